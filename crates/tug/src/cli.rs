@@ -1,0 +1,134 @@
+//! Every flag and subcommand, defined once; help text comes from these doc comments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "tug", version, about = "Operate self-hosted service stacks: check, back up, migrate, watch, deploy", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Use the environment NAME from tugboat.yml (adds its compose override files)
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    pub environment: Option<String>,
+    /// The state database (default: .tugboat/state.db beside tugboat.yml)
+    #[arg(long, global = true, env = "TUGBOAT_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Print one JSON document instead of human output
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a stack for hardening, network exposure and secret handling
+    Check(CheckArgs),
+    /// Print the resolved stack (files merged, variables interpolated, long syntax), like `docker compose config`
+    Config(ConfigArgs),
+    /// Write a commented tugboat.yml for an existing compose project
+    Init(InitArgs),
+    /// Show how two environments of a stack differ
+    DiffEnv(DiffEnvArgs),
+    /// Read and verify the tamper-evident audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The stack directory (with tugboat.yml or a compose file)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Output format (`--json` is the same as `--format json`)
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// The lowest severity that makes the exit code 1
+    #[arg(long, value_enum, default_value_t = FailOn::Low)]
+    pub fail_on: FailOn,
+    /// List the rules and exit
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
+    pub format: ConfigFormat,
+    /// Print secret values instead of `***`
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite an existing tugboat.yml
+    #[arg(long)]
+    pub force: bool,
+    /// Print what would be written and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffEnvArgs {
+    /// First environment (`base` for no environment)
+    pub a: String,
+    /// Second environment
+    pub b: String,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events
+    Log(AuditLogArgs),
+    /// Recompute the hash chain; exit 1 naming the first broken event
+    Verify(AuditDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditLogArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Only events since a duration ago (`24h`, `7d`) or an RFC 3339 time or date (`2026-11-01`)
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditDirArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}

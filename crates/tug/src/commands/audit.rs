@@ -1,0 +1,102 @@
+//! `tug audit log` and `tug audit verify`.
+
+use std::io::Write;
+
+use anyhow::Context;
+use tugboat::store::{AuditVerification, Outcome};
+
+use crate::cli::{AuditCommand, Global};
+use crate::exit::{Exit, UsageError};
+use crate::render::style::{paint, DIM, HIGH, OK};
+
+pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        AuditCommand::Log(args) => {
+            let since = args.since.as_deref().map(parse_since).transpose()?;
+            let store = super::open_store(&args.dir, g)?;
+            let events = store.audit_events(since).context("cannot read the audit log")?;
+            if g.json {
+                super::print_json(&events)?;
+                return Ok(Exit::Ok);
+            }
+            let mut out = anstream::stdout();
+            for e in &events {
+                let outcome = match &e.outcome {
+                    Outcome::Ok => paint(OK, "ok"),
+                    Outcome::DryRun => paint(DIM, "dry-run"),
+                    Outcome::Failed(why) => paint(HIGH, &format!("failed: {why}")),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:>5}  {}  {:<12} {:<16} {}  {}",
+                    e.seq, e.time, e.stack, e.command, e.actor, outcome
+                );
+                if e.params != serde_json::Value::Null && e.params != serde_json::json!({}) {
+                    let _ = writeln!(out, "       {}", paint(DIM, &e.params.to_string()));
+                }
+            }
+            if events.is_empty() {
+                let _ = writeln!(out, "{}", paint(DIM, "no audit events"));
+            }
+            Ok(Exit::Ok)
+        }
+        AuditCommand::Verify(args) => {
+            let store = super::open_store(&args.dir, g)?;
+            let result = store.verify_audit().context("cannot read the audit log")?;
+            if g.json {
+                super::print_json(&result)?;
+            }
+            let mut out = anstream::stdout();
+            match result {
+                AuditVerification::Intact { events, head } => {
+                    if !g.json {
+                        let _ = writeln!(out, "{} {events} events, chain intact; head {head}", paint(OK, "ok:"));
+                        let _ = writeln!(
+                            out,
+                            "{}",
+                            paint(DIM, "record the head hash elsewhere to detect a rewrite of the whole chain")
+                        );
+                    }
+                    Ok(Exit::Ok)
+                }
+                AuditVerification::Broken { seq, reason, detail } => {
+                    if !g.json {
+                        let _ = writeln!(out, "{} event {seq} {reason}: {detail}", paint(HIGH, "broken:"));
+                    }
+                    Ok(Exit::Problem)
+                }
+            }
+        }
+    }
+}
+
+/// `24h`, `7d`, `30m` ago, or an RFC 3339 time, or a `YYYY-MM-DD` date (UTC midnight), as unix ms.
+fn parse_since(s: &str) -> anyhow::Result<i64> {
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let unit = s.chars().last().unwrap_or(' ');
+    if let (Ok(n), Some(mult)) = (
+        s[..s.len().saturating_sub(1)].parse::<i64>(),
+        match unit {
+            's' => Some(1_000),
+            'm' => Some(60_000),
+            'h' => Some(3_600_000),
+            'd' => Some(86_400_000),
+            'w' => Some(7 * 86_400_000),
+            _ => None,
+        },
+    ) {
+        return Ok(now_ms as i64 - n * mult);
+    }
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(s, &date_format) {
+        return Ok(d.midnight().assume_utc().unix_timestamp() * 1000);
+    }
+    Err(UsageError(format!(
+        "--since {s:?}: expected a duration like 24h or 7d, an RFC 3339 time, or a date like 2026-11-01"
+    ))
+    .into())
+}

@@ -1,0 +1,61 @@
+//! `tug config`: the resolved stack as tugboat understood it, in the shape `docker compose config` prints.
+
+use tugboat::stack::yaml::{Node, NodeKind};
+
+use crate::cli::{ConfigArgs, ConfigFormat, Global};
+use crate::exit::Exit;
+use crate::render;
+
+pub fn run(g: &Global, args: &ConfigArgs) -> anyhow::Result<Exit> {
+    let stack = super::load_stack(&args.dir, g, true)?;
+    let mut root = stack.project.root.clone();
+    if let NodeKind::Map(entries) = &mut root.kind {
+        // Compose prints the project name first.
+        entries.retain(|(k, _)| k.name != "name" && k.name != "version");
+        let span = root.span.clone();
+        entries.insert(
+            0,
+            (
+                tugboat::stack::yaml::Key { name: "name".into(), span: span.clone() },
+                Node::string(stack.name.clone(), span),
+            ),
+        );
+    }
+    if !args.show_secrets {
+        mask_secrets(&mut root, None);
+    }
+    let value = root.to_json();
+    if g.json || args.format == ConfigFormat::Json {
+        super::print_json(&value)?;
+    } else {
+        print!("{}", render::yaml::to_yaml(&value));
+    }
+    Ok(Exit::Ok)
+}
+
+/// Masks values of secret-named keys and passwords inside URLs.
+fn mask_secrets(node: &mut Node, key: Option<&str>) {
+    match &mut node.kind {
+        NodeKind::Map(entries) => {
+            for (k, v) in entries.iter_mut() {
+                mask_secrets(v, Some(&k.name));
+            }
+        }
+        NodeKind::Seq(items) => items.iter_mut().for_each(|i| mask_secrets(i, key)),
+        NodeKind::Scalar { value, quoted } => {
+            if !*quoted && matches!(value.as_str(), "" | "~" | "null") {
+                return;
+            }
+            if key.is_some_and(tugboat::secret::is_secret_name) && !value.is_empty() {
+                *value = "***".into();
+                *quoted = true;
+            } else if tugboat::secret::url_has_literal_password(value) {
+                *value = tugboat::secret::mask_url_password(value);
+            } else if let Some((k, v)) = value.split_once('=') {
+                if tugboat::secret::is_secret_name(k) && !v.is_empty() {
+                    *value = format!("{k}=***");
+                }
+            }
+        }
+    }
+}

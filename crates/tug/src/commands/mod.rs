@@ -1,0 +1,94 @@
+//! One file per subcommand; this module dispatches and holds what they share.
+
+mod audit;
+mod check;
+mod config;
+mod diff_env;
+mod init;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use tugboat::stack::{self, LoadOptions, Stack};
+use tugboat::store::{NewAuditEvent, Outcome, Store};
+
+use crate::cli::{Cli, Command, Global};
+use crate::exit::Exit;
+
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Check(args) => check::run(g, args),
+        Command::Config(args) => config::run(g, args),
+        Command::Init(args) => init::run(g, args),
+        Command::DiffEnv(args) => diff_env::run(g, args),
+        Command::Audit(cmd) => audit::run(g, cmd),
+    }
+}
+
+/// Loads the stack in `dir` for `--env`. `static_view` lets commands that only read the configuration
+/// (check, config, diff-env) fall back to the env template when no `.env` exists.
+pub fn load_stack(dir: &Path, g: &Global, static_view: bool) -> anyhow::Result<Stack> {
+    let options = LoadOptions {
+        environment: g.environment.clone(),
+        process_env: None,
+        template_fallback: static_view,
+        ignore_config: false,
+    };
+    Ok(stack::load(dir, &options)?)
+}
+
+/// `--state`, else `.tugboat/state.db` beside tugboat.yml (or in `dir`).
+pub fn state_path(dir: &Path, g: &Global) -> PathBuf {
+    if let Some(p) = &g.state {
+        return p.clone();
+    }
+    let base =
+        stack::find_config(dir).and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| dir.to_path_buf());
+    base.join(".tugboat").join("state.db")
+}
+
+pub fn open_store(dir: &Path, g: &Global) -> anyhow::Result<Store> {
+    let path = state_path(dir, g);
+    Store::open(&path).with_context(|| format!("cannot open the state database {}", path.display()))
+}
+
+/// Appends the audit event for a command that changed something.
+pub fn record(
+    store: &mut Store,
+    stack: &str,
+    digest: String,
+    command: &str,
+    params: serde_json::Value,
+    outcome: Outcome,
+) -> anyhow::Result<()> {
+    store
+        .append_audit(NewAuditEvent {
+            actor: tugboat::store::current_actor(),
+            command: command.into(),
+            stack: stack.into(),
+            config_digest: digest,
+            params,
+            outcome,
+        })
+        .context("cannot record the audit event")?;
+    Ok(())
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A path relative to the current directory when it is below it, for shorter and portable output.
+pub fn display_path(p: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let abs =
+        if p.is_absolute() { p.to_path_buf() } else { cwd.as_ref().map(|c| c.join(p)).unwrap_or(p.to_path_buf()) };
+    match cwd.and_then(|c| abs.strip_prefix(&c).ok().map(Path::to_path_buf)) {
+        Some(rel) => rel.display().to_string(),
+        None => p.display().to_string(),
+    }
+}

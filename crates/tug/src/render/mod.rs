@@ -1,0 +1,7 @@
+//! Turning engine reports into text for people, JSON for programs and SARIF for code scanning.
+
+pub mod check;
+pub mod error;
+pub mod sarif;
+pub mod style;
+pub mod yaml;

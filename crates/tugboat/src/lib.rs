@@ -1,0 +1,9 @@
+//! tugboat, the engine behind `tug`: reads a self-hosted stack (compose files, `.env`, `tugboat.yml`),
+//! checks it, and records every change in a tamper-evident audit log.
+//!
+//! This crate knows nothing of terminals, argument parsing or process exit codes; the `tug` binary does.
+
+pub mod check;
+pub mod secret;
+pub mod stack;
+pub mod store;

@@ -1,0 +1,236 @@
+//! Reading a stack: `tugboat.yml` (optional) plus the compose files and `.env` it names, into a [`Stack`].
+//!
+//! The order of work follows Docker Compose: variables (process environment, then `.env`), then each
+//! compose file is parsed, interpolated and normalized, `extends` resolved, files merged in order, and
+//! per-service `env_file`s folded in. Errors point at `file:line:column` and the key path.
+
+pub mod compose;
+pub mod config;
+pub mod diff;
+pub mod envfile;
+pub mod error;
+pub mod init;
+pub mod interpolate;
+pub mod merge;
+pub mod normalize;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use compose::{Dependency, EnvVar, Mount, Network, Port, Project, Service, VariableUse};
+pub use config::TugboatConfig;
+pub use envfile::EnvEntry;
+pub use error::{ConfigError, Location};
+pub use yaml::{Node, Span};
+
+/// The file names Docker Compose looks for, in its order of preference.
+pub const COMPOSE_FILE_NAMES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+const OVERRIDE_FILE_NAMES: &[&str] =
+    &["compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml", "docker-compose.override.yml"];
+pub const CONFIG_FILE_NAMES: &[&str] = &["tugboat.yml", "tugboat.yaml"];
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--env NAME`: add that environment's override files.
+    pub environment: Option<String>,
+    /// The process environment; `None` reads the real one. Tests pass their own.
+    pub process_env: Option<HashMap<String, String>>,
+    /// With no `.env`, take values from the env template (placeholders for empty ones), so a stack can be
+    /// checked in CI where no secrets exist. Commands that act on a stack leave this off.
+    pub template_fallback: bool,
+    /// Read the directory as a bare compose project even when it has a `tugboat.yml` (`tug init --force`).
+    pub ignore_config: bool,
+}
+
+/// A loaded stack: its configuration, its merged compose project and where every value came from.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub dir: PathBuf,
+    pub name: String,
+    pub config: TugboatConfig,
+    /// `tugboat.yml`'s path and tree, when there is one.
+    pub config_file: Option<(PathBuf, Node)>,
+    pub environment: Option<String>,
+    pub project: Project,
+    /// The `.env` file read, when it exists, and its entries.
+    pub dotenv: Option<(PathBuf, Vec<EnvEntry>)>,
+    pub env_template: Option<(PathBuf, Vec<EnvEntry>)>,
+    /// Variables that were resolved from template placeholders because no `.env` exists.
+    pub placeholder_variables: Vec<String>,
+}
+
+impl Stack {
+    /// Compose files in merge order.
+    pub fn compose_files(&self) -> &[PathBuf] {
+        &self.project.files
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.project.services.iter().find(|s| s.name == name)
+    }
+
+    /// A digest of every config file's bytes, recorded with audit events so a change shows.
+    pub fn config_digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        let files = self.config_file.iter().map(|(p, _)| p).chain(self.project.files.iter());
+        for path in files {
+            hasher.update(path.display().to_string().as_bytes());
+            hasher.update(std::fs::read(path).unwrap_or_default());
+        }
+        let digest = hasher.finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// True when `name` holds a secret: conventional name, or declared with a secret-looking name in the template.
+    pub fn is_secret_variable(&self, name: &str) -> bool {
+        crate::secret::is_secret_name(name)
+    }
+}
+
+/// Finds `tugboat.yml` in `dir` (or `dir` is the file itself).
+pub fn find_config(dir: &Path) -> Option<PathBuf> {
+    if dir.is_file() {
+        return Some(dir.to_path_buf());
+    }
+    CONFIG_FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// The compose files Docker Compose would use in `dir` with no `-f`: the first base name found, plus its override.
+pub fn default_compose_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        COMPOSE_FILE_NAMES.iter().map(|n| dir.join(n)).filter(|p| p.is_file()).take(1).collect();
+    files.extend(OVERRIDE_FILE_NAMES.iter().map(|n| dir.join(n)).filter(|p| p.is_file()).take(1));
+    files
+}
+
+/// Loads the stack in `dir`.
+pub fn load(dir: &Path, options: &LoadOptions) -> Result<Stack, ConfigError> {
+    if !dir.exists() {
+        return Err(ConfigError::Other(format!("{}: no such directory", dir.display())));
+    }
+    let config_path = if options.ignore_config { None } else { find_config(dir) };
+    let dir = match &config_path {
+        Some(p) if dir.is_file() => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        _ => dir.to_path_buf(),
+    };
+    let (config, config_file) = match &config_path {
+        Some(path) => {
+            let (config, node) = config::load(path)?;
+            (config, Some((path.clone(), node)))
+        }
+        None => (TugboatConfig::default(), None),
+    };
+
+    let environment = match &options.environment {
+        None => None,
+        Some(name) if config.environments.contains_key(name) => Some(name.clone()),
+        Some(name) => {
+            let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+            return Err(ConfigError::Other(if known.is_empty() {
+                format!("unknown environment `{name}`: tugboat.yml defines no `environments`")
+            } else {
+                format!("unknown environment `{name}`; defined: {}", known.join(", "))
+            }));
+        }
+    };
+    let env_config = environment.as_ref().and_then(|e| config.environments.get(e));
+
+    let mut files: Vec<PathBuf> = if config.compose.is_empty() {
+        default_compose_files(&dir)
+    } else {
+        config.compose.iter().map(|f| dir.join(f)).collect()
+    };
+    if let Some(env) = env_config {
+        files.extend(env.compose.iter().map(|f| dir.join(f)));
+    }
+    if files.is_empty() {
+        return Err(ConfigError::Other(format!(
+            "{}: no compose file found (looked for {}); name them under `compose:` in tugboat.yml",
+            dir.display(),
+            COMPOSE_FILE_NAMES.join(", ")
+        )));
+    }
+    for f in &files {
+        if !f.is_file() {
+            let at = config_file.as_ref().and_then(|(_, node)| {
+                node.get("compose")
+                    .and_then(Node::as_seq)
+                    .and_then(|items| items.iter().find(|i| i.as_str().is_some_and(|s| dir.join(s) == *f)))
+                    .map(|n| n.span.clone())
+            });
+            let msg = format!("compose file {} does not exist", f.display());
+            return Err(match at {
+                Some(span) => ConfigError::at(Location::new(span, "compose"), msg),
+                None => ConfigError::Other(msg),
+            });
+        }
+    }
+
+    let process_env: HashMap<String, String> =
+        options.process_env.clone().unwrap_or_else(|| std::env::vars().collect());
+    let env_lookup = |k: &str| process_env.get(k).cloned();
+
+    let dotenv_name = env_config.and_then(|e| e.env_file.clone()).or(config.env_file.clone()).unwrap_or(".env".into());
+    let dotenv_path = dir.join(&dotenv_name);
+    let dotenv = if dotenv_path.is_file() {
+        Some((dotenv_path.clone(), envfile::read(&dotenv_path, &env_lookup)?))
+    } else {
+        None
+    };
+    let template_path =
+        config.env_template.as_ref().map(|t| dir.join(t)).or_else(|| {
+            [".env.template", ".env.example", ".env.sample"].iter().map(|n| dir.join(n)).find(|p| p.is_file())
+        });
+    let env_template = match template_path {
+        Some(p) if p.is_file() => Some((p.clone(), envfile::read(&p, &|_| None)?)),
+        Some(p) if config.env_template.is_some() => {
+            return Err(ConfigError::Other(format!("env_template {} does not exist", p.display())));
+        }
+        _ => None,
+    };
+
+    let fallback: Vec<(String, String)> = match (&dotenv, &env_template, options.template_fallback) {
+        (None, Some((_, entries)), true) => entries
+            .iter()
+            .map(|e| (e.name.clone(), if e.value.is_empty() { format!("<{}>", e.name) } else { e.value.clone() }))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let placeholders_used = std::cell::RefCell::new(Vec::new());
+    let lookup = |k: &str| -> Option<String> {
+        if let Some(v) = process_env.get(k) {
+            return Some(v.clone());
+        }
+        if let Some((_, entries)) = &dotenv {
+            if let Some(e) = entries.iter().rev().find(|e| e.name == k) {
+                return Some(e.value.clone());
+            }
+        }
+        let found = fallback.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        if found.is_some() {
+            placeholders_used.borrow_mut().push(k.to_string());
+        }
+        found
+    };
+    let project = compose::load_project(&files, &dir, &compose::Variables { lookup: &lookup })?;
+    let mut placeholder_variables = placeholders_used.into_inner();
+    placeholder_variables.sort();
+    placeholder_variables.dedup();
+
+    let name = config
+        .stack
+        .clone()
+        .or_else(|| project.root.get("name").and_then(Node::as_str).map(str::to_string))
+        .or_else(|| {
+            std::fs::canonicalize(&dir).ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| "stack".into());
+
+    Ok(Stack { dir, name, config, config_file, environment, project, dotenv, env_template, placeholder_variables })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,233 @@
+//! The embedded state store: one SQLite file, `.tugboat/state.db` beside `tugboat.yml`.
+//!
+//! SQLite because the state must survive without a server to run (the store has to work when the
+//! database servers it backs up are down) and because two `tug` processes — a cron'd backup and
+//! an operator's deploy — may write at the same time. For that the file runs in WAL mode (readers
+//! never block the writer) with a busy timeout (a second writer waits instead of failing), and
+//! every write that reads-then-writes takes an IMMEDIATE transaction so it never has to upgrade a
+//! read lock, which is the one case SQLite cannot wait out.
+//!
+//! The schema is a list of migrations applied in order and counted by `PRAGMA user_version`;
+//! later tables (run history, drill results, parity reports, monitor history) are added by
+//! appending to [`MIGRATIONS`], never by editing an entry that has shipped.
+
+mod audit;
+mod redact;
+
+pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
+pub use redact::redact_params;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Schema migrations; entry `i` takes the database from `user_version` `i` to `i + 1`.
+///
+/// Append only: a database written by an older tugboat is brought up to date on open, and a
+/// database with a higher version than this list knows is refused rather than misread.
+const MIGRATIONS: &[&str] = &[
+    // 1: the hash-chained audit log and its head record (see `audit.rs`).
+    "CREATE TABLE audit_events (
+        seq           INTEGER PRIMARY KEY,
+        time_ms       INTEGER NOT NULL,
+        actor         TEXT NOT NULL,
+        command       TEXT NOT NULL,
+        stack         TEXT NOT NULL,
+        config_digest TEXT NOT NULL,
+        params        TEXT NOT NULL,
+        outcome       TEXT NOT NULL,
+        outcome_detail TEXT,
+        prev_hash     TEXT NOT NULL,
+        hash          TEXT NOT NULL
+    );
+    CREATE INDEX audit_events_time ON audit_events (time_ms);
+    CREATE TABLE audit_head (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        seq  INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash)
+        VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');",
+];
+
+/// How long a writer waits for another process's write transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What the store could not do. Every message names the database file, so the operator knows
+/// which `--state` / `TUGBOAT_STATE` was in effect.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory that should hold the database could not be created.
+    #[error("cannot create directory {} for the state database: {cause}", dir.display())]
+    CreateDir { dir: PathBuf, cause: std::io::Error },
+    /// SQLite could not open the file or set it up (permissions, not a database, locked).
+    #[error("cannot open state database {}: {cause}", path.display())]
+    Open { path: PathBuf, cause: rusqlite::Error },
+    /// A schema migration failed; the database is left at its previous version.
+    #[error("cannot upgrade state database {} to schema version {version}: {cause}", path.display())]
+    Migrate { path: PathBuf, version: usize, cause: rusqlite::Error },
+    /// The database was written by a newer tugboat; reading it could misinterpret it.
+    #[error(
+        "state database {} has schema version {found}, but this tugboat knows only up to {known}; upgrade tugboat",
+        path.display()
+    )]
+    TooNew { path: PathBuf, found: i64, known: usize },
+    /// A query or write failed after the database was opened.
+    #[error("state database {}: {cause}", path.display())]
+    Sqlite { path: PathBuf, cause: rusqlite::Error },
+    /// A stored audit event cannot be read back (its row was altered outside tugboat).
+    #[error(
+        "state database {}: audit event {seq} is unreadable ({detail}); run `tug audit verify`",
+        path.display()
+    )]
+    CorruptAuditEvent { path: PathBuf, seq: i64, detail: String },
+    /// An audit event could not be encoded (clock outside the representable range, etc.).
+    #[error("state database {}: cannot record audit event: {detail}", path.display())]
+    InvalidAuditEvent { path: PathBuf, detail: String },
+}
+
+/// An open state database.
+pub struct Store {
+    conn: Connection,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.display_path()).finish()
+    }
+}
+
+impl Store {
+    /// Opens the state database at `path`, creating its directory and schema on first use and
+    /// upgrading an older schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|cause| StoreError::CreateDir { dir: dir.to_path_buf(), cause })?;
+        }
+        let open_err = |cause| StoreError::Open { path: path.to_path_buf(), cause };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // WAL cannot be enabled on some network filesystems; SQLite then keeps its rollback
+        // journal, which is slower under contention but still correct, so the result is ignored.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)).map_err(open_err)?;
+        let mut store = Store { conn, path: Some(path.to_path_buf()) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens a fresh database that lives only as long as the returned value (tests, `--dry-run`).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory()
+            .map_err(|cause| StoreError::Open { path: PathBuf::from(":memory:"), cause })?;
+        let mut store = Store { conn, path: None };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The path used in error messages.
+    fn display_path(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| PathBuf::from(":memory:"))
+    }
+
+    /// Wraps a SQLite error with this database's path.
+    fn sql_err(&self, cause: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.display_path(), cause }
+    }
+
+    /// Brings the schema up to `MIGRATIONS.len()`. Runs in one IMMEDIATE transaction so two
+    /// processes opening a new file at once do not both try to create the tables.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.display_path();
+        let open_err = |cause| StoreError::Open { path: path.clone(), cause };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(open_err)?;
+        let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(open_err)?;
+        let known = MIGRATIONS.len();
+        let start = match usize::try_from(found) {
+            Ok(v) if v <= known => v,
+            _ => return Err(StoreError::TooNew { path: path.clone(), found, known }),
+        };
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+            let version = index + 1;
+            let migrate_err = |cause| StoreError::Migrate { path: path.clone(), version, cause };
+            tx.execute_batch(sql).map_err(migrate_err)?;
+            // PRAGMA values cannot be bound as parameters; `version` is a small integer.
+            tx.execute_batch(&format!("PRAGMA user_version = {version}")).map_err(migrate_err)?;
+        }
+        tx.commit().map_err(open_err)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_parent_dir_schema_and_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/.tugboat/state.db");
+        let store = Store::open(&path).unwrap();
+        assert!(path.exists());
+        assert_eq!(store.path(), Some(path.as_path()));
+        let version: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn reopening_does_not_rerun_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(Store::open(&path).unwrap());
+        // A second open would fail with "table already exists" if migration 1 ran again.
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = Store::open(&path).unwrap();
+        store.conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        drop(store);
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("upgrade tugboat"), "{msg}");
+    }
+
+    #[test]
+    fn open_error_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, b"x").unwrap();
+        let err = Store::open(&blocker.join("state.db")).unwrap_err();
+        assert!(matches!(err, StoreError::CreateDir { .. }), "{err}");
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        let err = Store::open(&garbage).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("cannot open state database {}: ", garbage.display())), "{err}");
+    }
+
+    #[test]
+    fn in_memory_store_has_schema() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.path(), None);
+        assert_eq!(format!("{store:?}"), "Store { path: \":memory:\" }");
+        let n: i64 = store.conn.query_row("SELECT count(*) FROM audit_head", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+    }
+}
