@@ -169,3 +169,6 @@ fn validate_exemptions(stack: &Stack) -> Result<(), ConfigError> {
     }
     ConfigError::collect(errors)
 }
+
+#[cfg(test)]
+mod tests;

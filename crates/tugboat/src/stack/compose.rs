@@ -683,7 +683,10 @@ fn typed_services(root: &Node, env_files: &HashMap<String, Vec<PathBuf>>) -> Res
             name,
         });
         if node.get("image").is_none() && node.get("build").is_none() {
-            return Err(err(node, &format!("services.{}", k.name), "a service needs `image` or `build`"));
+            return Err(ConfigError::at(
+                Location::new(k.span.clone(), format!("services.{}", k.name)),
+                "a service needs `image` or `build`",
+            ));
         }
     }
     Ok(out)

@@ -60,12 +60,19 @@ pub struct Stack {
     pub env_template: Option<(PathBuf, Vec<EnvEntry>)>,
     /// Variables that were resolved from template placeholders because no `.env` exists.
     pub placeholder_variables: Vec<String>,
+    /// Profiles enabled by `COMPOSE_PROFILES`; services with other profiles are defined but not started.
+    pub active_profiles: Vec<String>,
 }
 
 impl Stack {
     /// Compose files in merge order.
     pub fn compose_files(&self) -> &[PathBuf] {
         &self.project.files
+    }
+
+    /// Whether Compose would start `service` with the active profiles (no `profiles` means always).
+    pub fn is_active(&self, service: &Service) -> bool {
+        service.profiles.is_empty() || self.active_profiles.iter().any(|p| p == "*" || service.profiles.contains(p))
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {
@@ -229,7 +236,28 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Stack, ConfigError> {
         })
         .unwrap_or_else(|| "stack".into());
 
-    Ok(Stack { dir, name, config, config_file, environment, project, dotenv, env_template, placeholder_variables })
+    let active_profiles = process_env
+        .get("COMPOSE_PROFILES")
+        .cloned()
+        .or_else(|| {
+            dotenv
+                .as_ref()
+                .and_then(|(_, e)| e.iter().rev().find(|e| e.name == "COMPOSE_PROFILES").map(|e| e.value.clone()))
+        })
+        .map(|p| p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    Ok(Stack {
+        dir,
+        name,
+        config,
+        config_file,
+        environment,
+        project,
+        dotenv,
+        env_template,
+        placeholder_variables,
+        active_profiles,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,332 @@
+//! One test per rule: a compose snippet that triggers it and a hardened one that does not.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::stack::{load, LoadOptions};
+
+/// A service that passes every rule; cases add or remove lines.
+const HARDENED: &[&str] = &[
+    "    image: app:1.2.3",
+    "    user: \"1000:1000\"",
+    "    read_only: true",
+    "    cap_drop: [ALL]",
+    "    security_opt: [\"no-new-privileges:true\"]",
+    "    deploy: { resources: { limits: { memory: 256m, cpus: \"0.5\" } } }",
+    "    healthcheck: { test: [CMD, \"true\"], interval: 10s }",
+    "    restart: unless-stopped",
+];
+
+struct Case {
+    remove: Vec<&'static str>,
+    add: Vec<&'static str>,
+    tail: &'static str,
+    tugboat: &'static str,
+    files: Vec<(&'static str, &'static str)>,
+}
+
+fn case() -> Case {
+    Case { remove: vec![], add: vec![], tail: "", tugboat: "", files: vec![] }
+}
+
+impl Case {
+    fn remove(mut self, prefix: &'static str) -> Self {
+        self.remove.push(prefix);
+        self
+    }
+    fn add(mut self, line: &'static str) -> Self {
+        self.add.push(line);
+        self
+    }
+    fn tail(mut self, t: &'static str) -> Self {
+        self.tail = t;
+        self
+    }
+    fn tugboat(mut self, t: &'static str) -> Self {
+        self.tugboat = t;
+        self
+    }
+    fn file(mut self, name: &'static str, text: &'static str) -> Self {
+        self.files.push((name, text));
+        self
+    }
+
+    fn compose(&self) -> String {
+        let mut lines = vec!["services:".to_string(), "  app:".to_string()];
+        for l in HARDENED {
+            if !self.remove.iter().any(|r| l.trim_start().starts_with(r)) {
+                lines.push(l.to_string());
+            }
+        }
+        lines.extend(self.add.iter().map(|l| format!("    {l}")));
+        format!("{}\n{}", lines.join("\n"), self.tail)
+    }
+
+    /// Rule ids found, with the line they point at.
+    fn run(&self) -> Vec<(String, u32)> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docker-compose.yml"), self.compose()).unwrap();
+        if !self.tugboat.is_empty() {
+            std::fs::write(dir.path().join("tugboat.yml"), self.tugboat).unwrap();
+        }
+        for (name, text) in &self.files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        if self.files.iter().any(|(n, _)| *n == ".env") {
+            let git =
+                |args: &[&str]| std::process::Command::new("git").args(args).current_dir(dir.path()).output().unwrap();
+            git(&["init", "-q"]);
+        }
+        let options = LoadOptions { process_env: Some(HashMap::new()), template_fallback: true, ..Default::default() };
+        let stack = load(dir.path(), &options).unwrap_or_else(|e| panic!("{e}\n{}", self.compose()));
+        check(&stack)
+            .unwrap()
+            .findings
+            .iter()
+            .filter(|f| f.exempted.is_none())
+            .map(|f| (f.rule.to_string(), f.location.as_ref().map_or(0, |l| l.line)))
+            .collect()
+    }
+
+    fn rules(&self) -> Vec<String> {
+        self.run().into_iter().map(|(r, _)| r).collect()
+    }
+}
+
+fn assert_only(found: Vec<String>, want: &[&str]) {
+    let mut found = found;
+    found.sort();
+    found.dedup();
+    assert_eq!(found, want.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn hardened_service_is_clean() {
+    assert_only(case().rules(), &[]);
+}
+
+#[test]
+fn tb001_runs_as_root() {
+    assert_only(case().remove("user").rules(), &["TB001"]);
+    assert_only(case().remove("user").add("user: root").rules(), &["TB001"]);
+    assert_only(case().remove("user").add("user: \"0:0\"").rules(), &["TB001"]);
+}
+
+#[test]
+fn tb002_writable_root() {
+    assert_only(case().remove("read_only").rules(), &["TB002"]);
+    assert_only(case().remove("read_only").add("read_only: false").rules(), &["TB002"]);
+}
+
+#[test]
+fn tb003_tb004_capabilities() {
+    assert_only(case().remove("cap_drop").add("cap_drop: [NET_RAW]").rules(), &["TB003"]);
+    assert_only(case().add("cap_add: [SYS_ADMIN]").rules(), &["TB004"]);
+    assert_only(case().add("cap_add: [CAP_NET_ADMIN]").rules(), &["TB004"]);
+    assert_only(case().add("cap_add: [CHOWN, NET_BIND_SERVICE]").rules(), &[]);
+}
+
+#[test]
+fn tb005_tb022_security_opt() {
+    assert_only(case().remove("security_opt").rules(), &["TB005"]);
+    assert_only(case().remove("security_opt").add("security_opt: [no-new-privileges]").rules(), &[]);
+    assert_only(
+        case().remove("security_opt").add("security_opt: [\"no-new-privileges=true\", \"seccomp:unconfined\"]").rules(),
+        &["TB022"],
+    );
+    assert_only(
+        case()
+            .remove("security_opt")
+            .add("security_opt: [\"no-new-privileges:true\", \"apparmor=unconfined\"]")
+            .rules(),
+        &["TB022"],
+    );
+}
+
+#[test]
+fn tb006_privileged() {
+    assert_only(case().add("privileged: true").rules(), &["TB006"]);
+    assert_only(case().add("privileged: false").rules(), &[]);
+}
+
+#[test]
+fn tb007_host_namespaces() {
+    assert_only(case().add("network_mode: host").rules(), &["TB007"]);
+    assert_only(case().add("pid: host").rules(), &["TB007"]);
+    assert_only(case().add("ipc: host").rules(), &["TB007"]);
+    assert_only(case().add("ipc: shareable").rules(), &[]);
+}
+
+#[test]
+fn tb008_sensitive_mounts() {
+    assert_only(case().add("volumes: [\"/var/run/docker.sock:/var/run/docker.sock:ro\"]").rules(), &["TB008"]);
+    assert_only(case().add("volumes: [\"/etc:/host-etc\"]").rules(), &["TB008"]);
+    assert_only(case().add("volumes: [\"/:/host\"]").rules(), &["TB008"]);
+    assert_only(case().add("volumes: [\"./data:/data\", \"/etc/localtime:/etc/localtime:ro\"]").rules(), &[]);
+}
+
+#[test]
+fn tb009_tb010_limits() {
+    assert_only(case().remove("deploy").rules(), &["TB009", "TB010"]);
+    assert_only(case().remove("deploy").add("mem_limit: 512m").rules(), &["TB010"]);
+    assert_only(case().remove("deploy").add("mem_limit: 512m").add("cpus: 1.5").rules(), &[]);
+}
+
+#[test]
+fn tb011_healthcheck() {
+    assert_only(case().remove("healthcheck").rules(), &["TB011"]);
+    assert_only(case().remove("healthcheck").add("healthcheck: { disable: true }").rules(), &["TB011"]);
+    assert_only(case().remove("healthcheck").add("healthcheck: { test: [NONE] }").rules(), &["TB011"]);
+}
+
+#[test]
+fn tb012_unpinned_images() {
+    assert_only(case().remove("image").add("image: app").rules(), &["TB012"]);
+    assert_only(case().remove("image").add("image: registry.example.org:5000/team/app").rules(), &["TB012"]);
+    assert_only(case().remove("image").add("image: app:latest").rules(), &["TB012"]);
+    assert_only(case().remove("image").add("image: registry.example.org:5000/team/app:2.1").rules(), &[]);
+    assert_only(
+        case()
+            .remove("image")
+            .add("image: app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+            .rules(),
+        &[],
+    );
+}
+
+#[test]
+fn tb013_restart_policy() {
+    assert_only(case().remove("restart").rules(), &["TB013"]);
+    assert_only(case().remove("restart").add("restart: \"no\"").rules(), &["TB013"]);
+    assert_only(
+        case()
+            .remove("restart")
+            .add("deploy: { restart_policy: { condition: on-failure } }")
+            .remove("deploy")
+            .add("mem_limit: 1g")
+            .add("cpus: 1")
+            .rules(),
+        &[],
+    );
+}
+
+const DB: &str = "  db:\n    image: db:1\n    user: \"999\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [no-new-privileges:true]\n    mem_limit: 1g\n    cpus: 1\n    restart: always\n    healthcheck: { test: [CMD, pg_isready] }\n";
+
+#[test]
+fn tb014_depends_on_without_health_condition() {
+    assert_only(case().add("depends_on: [db]").tail(DB).rules(), &["TB014"]);
+    assert_only(case().add("depends_on: { db: { condition: service_healthy } }").tail(DB).rules(), &[]);
+}
+
+#[test]
+fn tb015_tb016_published_ports() {
+    let allow = "policy: { published_ports: [3000] }\n";
+    let found = case().add("ports: [\"8080:80\", \"3000:3000\", \"127.0.0.1:9000:9000\"]").tugboat(allow).run();
+    assert_eq!(found, vec![("TB015".to_string(), 11)]);
+    assert_only(case().add("ports: [\"80\"]").tugboat(allow).rules(), &["TB015", "TB017"]);
+    assert_only(case().add("ports: [\"8080:80\"]").rules(), &["TB016"]);
+    assert_only(case().add("ports: [\"0.0.0.0:8080:80\"]").rules(), &["TB016"]);
+    assert_only(case().add("ports: [\"127.0.0.1:8080:80\", \"[::1]:8081:81\"]").rules(), &[]);
+}
+
+#[test]
+fn tb017_internal_service_on_external_network() {
+    let allow = "policy: { published_ports: [3000] }\n";
+    let nets = "networks:\n  front: {}\n  back: { internal: true }\n";
+    assert_only(
+        case().add("expose: [\"8765\"]").tail(nets).add("networks: [front]").tugboat(allow).rules(),
+        &["TB017"],
+    );
+    assert_only(case().add("expose: [\"8765\"]").tugboat(allow).rules(), &["TB017"]);
+    assert_only(case().add("expose: [\"8765\"]").add("networks: [back]").tail(nets).tugboat(allow).rules(), &[]);
+    assert_only(case().add("ports: [\"3000:3000\"]").add("networks: [front]").tail(nets).tugboat(allow).rules(), &[]);
+}
+
+#[test]
+fn tb018_literal_secrets() {
+    let t = "env_template: .env.template\n";
+    let tmpl = (".env.template", "DB_PASSWORD=\n");
+    assert_only(case().add("environment: { DB_PASSWORD: hunter2 }").tugboat(t).file(tmpl.0, "").rules(), &["TB018"]);
+    assert_only(case().add("environment: [\"API_TOKEN=abc\"]").tugboat(t).file(tmpl.0, "").rules(), &["TB018"]);
+    assert_only(
+        case()
+            .add("environment: { DATABASE_URL: \"postgres://app:s3cret@db/app\" }")
+            .tugboat(t)
+            .file(tmpl.0, "")
+            .rules(),
+        &["TB018"],
+    );
+    assert_only(
+        case().add("environment: { SOME_VALUE: \"Zq8fK2mXp9Lw4Rt7Yb3Nc6Vd\" }").tugboat(t).file(tmpl.0, "").rules(),
+        &["TB018"],
+    );
+    assert_only(
+        case().add("environment: { DB_PASSWORD: \"${DB_PASSWORD}\" }").tugboat(t).file(tmpl.0, tmpl.1).rules(),
+        &[],
+    );
+    assert_only(
+        case()
+            .add("environment: { DB_PASSWORD_FILE: /run/secrets/db, LOG_LEVEL: info }")
+            .tugboat(t)
+            .file(tmpl.0, "")
+            .rules(),
+        &[],
+    );
+}
+
+#[test]
+fn tb019_tb020_env_template() {
+    let t = "env_template: .env.template\ndatabases:\n  main: { kind: postgres, container: db, password_env: PG_PASSWORD }\n";
+    let found = case()
+        .remove("image")
+        .add("image: \"app:${TAG:-1.0}\"")
+        .tugboat(t)
+        .file(".env.template", "UNUSED=\nPG_PASSWORD=\n")
+        .run();
+    assert_eq!(found, vec![("TB019".to_string(), 10), ("TB020".to_string(), 1)]);
+    assert_only(case().remove("image").add("image: \"app:${TAG:-1.0}\"").rules(), &["TB019"]);
+    assert_only(case().remove("image").add("image: \"app:$${TAG}\"").rules(), &[]);
+}
+
+#[test]
+fn tb021_dotenv_not_ignored() {
+    assert_only(case().file(".env", "A=1\n").rules(), &["TB021"]);
+    assert_only(case().file(".env", "A=1\n").file(".gitignore", ".env\n").rules(), &[]);
+}
+
+#[test]
+fn exemptions_keep_the_finding_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), case().remove("user").compose()).unwrap();
+    std::fs::write(dir.path().join("tugboat.yml"), "policy:\n  exempt: { app: { TB001: \"image needs root\" } }\n")
+        .unwrap();
+    let stack = load(dir.path(), &LoadOptions { process_env: Some(HashMap::new()), ..Default::default() }).unwrap();
+    let report = check(&stack).unwrap();
+    assert_eq!(report.findings[0].exempted.as_deref(), Some("image needs root"));
+    assert_eq!(report.failing(Severity::Low).count(), 0);
+
+    std::fs::write(dir.path().join("tugboat.yml"), "policy:\n  exempt: { nope: { TB001: x }, app: { TB999: y } }\n")
+        .unwrap();
+    let stack = load(dir.path(), &LoadOptions { process_env: Some(HashMap::new()), ..Default::default() }).unwrap();
+    let err = check(&stack).unwrap_err().to_string();
+    assert!(err.contains("unknown service `nope`") && err.contains("unknown rule `TB999`"), "{err}");
+}
+
+#[test]
+fn fail_on_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), case().remove("restart").compose()).unwrap();
+    let stack = load(dir.path(), &LoadOptions { process_env: Some(HashMap::new()), ..Default::default() }).unwrap();
+    let report = check(&stack).unwrap();
+    assert_eq!(report.failing(Severity::Low).count(), 1);
+    assert_eq!(report.failing(Severity::Medium).count(), 0);
+}
+
+#[test]
+fn rule_ids_are_unique_and_sequential() {
+    for (i, r) in RULES.iter().enumerate() {
+        assert_eq!(r.id, format!("TB{:03}", i + 1));
+        assert!(!r.rationale.is_empty() && !r.fix.is_empty());
+    }
+}
