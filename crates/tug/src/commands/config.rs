@@ -28,7 +28,7 @@ pub fn run(g: &Global, args: &ConfigArgs) -> anyhow::Result<Exit> {
     if g.json || args.format == ConfigFormat::Json {
         super::print_json(&value)?;
     } else {
-        print!("{}", render::yaml::to_yaml(&value));
+        super::out(&render::yaml::to_yaml(&value))?;
     }
     Ok(Exit::Ok)
 }

@@ -20,9 +20,9 @@ pub fn run(g: &Global, args: &InitArgs) -> anyhow::Result<Exit> {
     let proposal = init::propose(&loaded);
     let template_path = args.dir.join(".env.template");
     if args.dry_run {
-        print!("{}", proposal.config_text);
+        super::out(&proposal.config_text)?;
         if let Some(t) = &proposal.template_text {
-            println!("\n# --- .env.template ---\n{t}");
+            super::out(&format!("\n# --- .env.template ---\n{t}\n"))?;
         }
         return Ok(Exit::Ok);
     }
@@ -42,9 +42,9 @@ pub fn run(g: &Global, args: &InitArgs) -> anyhow::Result<Exit> {
         super::print_json(&params)?;
     } else {
         for w in &written {
-            println!("wrote {w}");
+            super::out(&format!("wrote {w}\n"))?;
         }
-        println!("next: review the allowlist and databases, then run `tug check {}`", args.dir.display());
+        super::out(&format!("next: review the allowlist and databases, then run `tug check {}`\n", args.dir.display()))?;
     }
     Ok(Exit::Ok)
 }

@@ -78,7 +78,16 @@ pub fn record(
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
-    println!("{text}");
+    out(&format!("{text}\n"))
+}
+
+/// Writes to stdout. Unlike `print!` it does not panic when the reader goes away (`tug config | head`);
+/// `main` treats that broken pipe as a normal end.
+pub fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
     Ok(())
 }
 

@@ -57,6 +57,19 @@ pub struct Rule {
     pub fix: &'static str,
 }
 
+/// The rules as a Markdown table: docs/rules.md is this text (a test keeps them equal).
+pub fn rules_markdown() -> String {
+    let mut s = String::from(
+        "# Check rules\n\nGenerated from the rule table (`tug check --list-rules`); a test keeps this file current.\n\
+         Exempt a service with `policy.exempt: { SERVICE: { RULE: \"reason\" } }` (`*` for stack-wide rules).\n\n\
+         | id | name | severity | why it matters | fix |\n|---|---|---|---|---|\n",
+    );
+    for r in RULES {
+        s.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.id, r.name, r.severity.as_str(), r.rationale, r.fix.replace('|', "\\|")));
+    }
+    s
+}
+
 pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }

@@ -330,3 +330,14 @@ fn rule_ids_are_unique_and_sequential() {
         assert!(!r.rationale.is_empty() && !r.fix.is_empty());
     }
 }
+
+#[test]
+fn rules_doc_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/rules.md");
+    let want = rules_markdown();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(have == want, "docs/rules.md is out of date: run `UPDATE_DOCS=1 cargo test -p tugboat rules_doc`");
+}
