@@ -434,7 +434,7 @@ pub fn load_project(files: &[PathBuf], project_dir: &Path, vars: &Variables) -> 
     let env_files = resolve_env_files(&mut root, vars)?;
     let networks = networks(&root);
     let services = typed_services(&root, &env_files)?;
-    check_references(&services, &networks, &root)?;
+    check_references(&services, &networks)?;
     check_dependency_cycles(&services)?;
     Ok(Project { root, services, networks, variables_used: used, files: files.to_vec() })
 }
@@ -693,7 +693,7 @@ fn typed_services(root: &Node, env_files: &HashMap<String, Vec<PathBuf>>) -> Res
 }
 
 /// `depends_on` and `networks` must name things that exist.
-fn check_references(services: &[Service], networks: &[Network], root: &Node) -> Result<()> {
+fn check_references(services: &[Service], networks: &[Network]) -> Result<()> {
     let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
     let mut errors = Vec::new();
     for s in services {
@@ -720,7 +720,6 @@ fn check_references(services: &[Service], networks: &[Network], root: &Node) -> 
             }
         }
     }
-    let _ = root;
     ConfigError::collect(errors)
 }
 

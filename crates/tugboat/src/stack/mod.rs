@@ -90,11 +90,6 @@ impl Stack {
         let digest = hasher.finalize();
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
-
-    /// True when `name` holds a secret: conventional name, or declared with a secret-looking name in the template.
-    pub fn is_secret_variable(&self, name: &str) -> bool {
-        crate::secret::is_secret_name(name)
-    }
 }
 
 /// Finds `tugboat.yml` in `dir` (or `dir` is the file itself).
@@ -153,6 +148,8 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Stack, ConfigError> {
     if let Some(env) = env_config {
         files.extend(env.compose.iter().map(|f| dir.join(f)));
     }
+    // `./docker-compose.yml` reads better as `docker-compose.yml` in messages.
+    let files: Vec<PathBuf> = files.iter().map(|f| f.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()).collect();
     if files.is_empty() {
         return Err(ConfigError::Other(format!(
             "{}: no compose file found (looked for {}); name them under `compose:` in tugboat.yml",
@@ -165,7 +162,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Stack, ConfigError> {
             let at = config_file.as_ref().and_then(|(_, node)| {
                 node.get("compose")
                     .and_then(Node::as_seq)
-                    .and_then(|items| items.iter().find(|i| i.as_str().is_some_and(|s| dir.join(s) == *f)))
+                    .and_then(|items| items.iter().find(|i| i.as_str().is_some_and(|s| f.ends_with(s))))
                     .map(|n| n.span.clone())
             });
             let msg = format!("compose file {} does not exist", f.display());

@@ -277,7 +277,6 @@ fn short_syntax_becomes_long_syntax() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
     // Loading arbitrary YAML-ish text never panics: it loads or returns an error.
     #[test]
     fn loading_never_panics(text in "(services:\n  [a-c]:\n    [a-z_]{1,12}: [\\[\\]{}:,'\"$ a-zA-Z0-9_./-]{0,30}\n){0,4}") {
@@ -289,5 +288,19 @@ proptest::proptest! {
     fn arbitrary_bytes_never_panic(text in "\\PC{0,200}") {
         let d = Dir::new(&[("docker-compose.yml", text.as_str()), ("tugboat.yml", text.as_str())]);
         let _ = d.load();
+    }
+
+    // Near-valid input: the dms example with a random splice (a cut, and a fragment of YAML syntax or
+    // interpolation put in its place) still loads or fails cleanly.
+    #[test]
+    fn mutated_example_never_panics(at in 0usize..20_000, cut in 0usize..40, insert in "[ :\\-\\[\\]{}$'\"#&*!|>\n a-z0-9_]{0,12}") {
+        let base = include_str!("../../../../examples/dms/docker-compose.yml");
+        let at = at % base.len();
+        let at = (0..=at).rev().find(|i| base.is_char_boundary(*i)).unwrap_or(0);
+        let end = (at + cut).min(base.len());
+        let end = (end..=base.len()).find(|i| base.is_char_boundary(*i)).unwrap_or(base.len());
+        let text = format!("{}{}{}", &base[..at], insert, &base[end..]);
+        let d = Dir::new(&[("docker-compose.yml", text.as_str())]);
+        let _ = load(d.path(), &LoadOptions { template_fallback: true, process_env: Some(HashMap::new()), ..Default::default() });
     }
 }
