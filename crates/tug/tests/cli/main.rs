@@ -1,0 +1,20 @@
+//! The one integration-test binary: runs the real `tug` in temp dirs (see `util.rs`).
+//!
+//! Modules by subject: every shipped example, each check rule (with a stack that triggers it and a
+//! hardened one that does not), output formats pinned by snapshots, SARIF schema validation, `tug init`
+//! and the audit log, bad input, `tug config` against Docker Compose, and `tug diff-env`.
+
+// A test binary: a failed `expect` in a helper is a failed test with its message, which is what we want
+// (clippy's allow-expect-in-tests covers only `#[test]` functions, not their helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod compose_parity;
+mod diff_env;
+mod errors;
+mod examples;
+mod formats;
+mod rules;
+mod sarif;
+mod util;
+mod weakened;
