@@ -29,26 +29,31 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Variable names that conventionally hold secrets.
+/// Variable names that conventionally hold secrets, judged by whole words (`DB_PASSWORD`, `JWT_SECRET`,
+/// `API_KEY`, `BASIC_AUTH`), so `AUTHOR_NAME`, `BYPASS_CACHE` or `KEYBOARD` are not.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    [
-        "PASSWORD",
-        "PASSWD",
-        "PASS",
-        "SECRET",
-        "TOKEN",
-        "API_KEY",
-        "APIKEY",
-        "PRIVATE_KEY",
-        "ACCESS_KEY",
-        "CREDENTIAL",
-        "AUTH",
-    ]
-    .iter()
-    .any(|w| upper.contains(w))
-        || upper.ends_with("_KEY")
-        || upper == "KEY"
+    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let secret_word = |w: &str| {
+        matches!(
+            w,
+            "PASSWORD"
+                | "PASSWD"
+                | "PASS"
+                | "PWD"
+                | "SECRET"
+                | "SECRETS"
+                | "TOKEN"
+                | "TOKENS"
+                | "APIKEY"
+                | "CREDENTIAL"
+                | "CREDENTIALS"
+                | "AUTH"
+                | "PASSPHRASE"
+                | "PRIVATE"
+        )
+    };
+    words.iter().any(|w| secret_word(w)) || words.last().is_some_and(|w| *w == "KEY" || *w == "KEYS")
 }
 
 /// Shannon entropy in bits per character.
@@ -122,6 +127,8 @@ mod tests {
     fn names_and_values() {
         assert!(is_secret_name("DB_PASSWORD") && is_secret_name("JWT_SECRET") && is_secret_name("OCR_SIDECAR_API_KEY"));
         assert!(!is_secret_name("KEEP_DAYS") && !is_secret_name("PATH") && !is_secret_name("KEYBOARD"));
+        assert!(!is_secret_name("AUTHOR_NAME") && !is_secret_name("BYPASS_CACHE") && !is_secret_name("KEY_COUNT"));
+        assert!(is_secret_name("BASIC_AUTH") && is_secret_name("db_pass") && is_secret_name("TLS_KEY"));
         assert!(looks_random("sk-9fQ2x7LmZp4Rt8Wv1Yb6Nc3"));
         assert!(!looks_random("production") && !looks_random("/var/lib/postgresql/data/pgdata"));
     }

@@ -44,7 +44,10 @@ pub fn run(g: &Global, args: &InitArgs) -> anyhow::Result<Exit> {
         for w in &written {
             super::out(&format!("wrote {w}\n"))?;
         }
-        super::out(&format!("next: review the allowlist and databases, then run `tug check {}`\n", args.dir.display()))?;
+        super::out(&format!(
+            "next: review the allowlist and databases, then run `tug check {}`\n",
+            args.dir.display()
+        ))?;
     }
     Ok(Exit::Ok)
 }

@@ -36,7 +36,10 @@ pub fn print_text(report: &Report, threshold: Severity) {
             "{}",
             paint(
                 DIM,
-                &format!("no .env: {} variables taken from the env template", report.placeholder_variables.len())
+                &format!(
+                    "no .env: {} taken from the env template",
+                    plural(report.placeholder_variables.len(), "variable")
+                )
             )
         );
     }
@@ -142,4 +145,12 @@ pub fn json(report: &Report, threshold: Severity) -> Value {
         "placeholder_variables": report.placeholder_variables,
         "findings": findings,
     })
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

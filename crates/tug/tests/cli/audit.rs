@@ -83,7 +83,6 @@ fn init_keeps_an_existing_template() {
 /// BUG: `tug init` proposes `databases.db.user_env: DB_USER` / `password_env: DB_PASSWORD` but does not
 /// declare them in the `.env.template` it writes, so its own output fails `tug check` with TB019.
 #[test]
-#[ignore = "BUG: tug init's tugboat.yml uses DB_USER/DB_PASSWORD (*_env) that its .env.template lacks -> TB019"]
 fn init_output_passes_its_own_template_rules() {
     let f = bare();
     f.tug().args(["init", "."]).run().success();

@@ -295,7 +295,6 @@ fn config_matches_compose_for_short_syntax() {
 /// is not resolved against the real directory, so `tug check .` misses a sensitive mount such as
 /// `../../../../../etc:/host-etc` that `tug check /abs/dir` reports (TB008).
 #[test]
-#[ignore = "BUG: `tug config .` prints relative bind sources (./data -> `data`); Compose makes them absolute"]
 fn config_with_relative_dir_makes_bind_sources_absolute() {
     let f = short_syntax_stack();
     f.write(".env", &dummy_env(&f.read(".env.template")));
@@ -309,7 +308,6 @@ fn config_with_relative_dir_makes_bind_sources_absolute() {
 }
 
 #[test]
-#[ignore = "BUG: `tug check .` misses TB008 for a bind source that reaches /etc through `..`; `tug check /abs/dir` finds it"]
 fn check_with_relative_dir_resolves_parent_dirs_in_bind_sources() {
     let f = Fixture::new();
     let depth = std::fs::canonicalize(f.path()).expect("canonical").components().count() - 1;

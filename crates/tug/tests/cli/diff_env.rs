@@ -69,7 +69,6 @@ fn secret_values_are_masked_in_diffs() {
 /// whose value differs between environments shows as `*** -> ***`, which equals, and is dropped: the
 /// operator never learns that staging and prod use different tokens.
 #[test]
-#[ignore = "BUG: diff-env drops a changed secret variable (both sides mask to *** and compare equal)"]
 fn changed_secret_is_reported_masked() {
     let f = Fixture::new();
     f.write(

@@ -428,7 +428,6 @@ fn tb018_literal_secret() {
 /// BUG: the secret-name heuristic matches substrings, so AUTHOR_NAME (AUTH) and BYPASS_CACHE (PASS) are
 /// reported as literal secrets at high severity.
 #[test]
-#[ignore = "BUG: TB018 flags AUTHOR_NAME / BYPASS_CACHE as secret-named (substring match on AUTH / PASS)"]
 fn tb018_no_false_positive_on_words_containing_auth_or_pass() {
     let text =
         compose(&[service_with("app", "    environment:\n      AUTHOR_NAME: alice\n      BYPASS_CACHE: \"1\"\n")]);
@@ -554,7 +553,6 @@ fn fail_on_sets_the_threshold() {
 /// BUG: a block mapping inside a sequence (long-syntax port or volume) gets the span of its first key's
 /// `:` (yaml-rust's MappingStart marker), so findings on it point at `- target: 81` column 15, not 9.
 #[test]
-#[ignore = "BUG: long-syntax port/volume findings point at the first key's `:` (col 15 for `- target: 81`), not the key (col 9)"]
 fn long_syntax_items_point_at_their_first_key() {
     let text = compose(&[service_with("app", "    ports:\n      - target: 81\n        published: \"8081\"\n    volumes:\n      - type: bind\n        source: /proc\n        target: /host/proc\n")]);
     expect(

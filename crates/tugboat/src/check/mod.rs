@@ -65,7 +65,14 @@ pub fn rules_markdown() -> String {
          | id | name | severity | why it matters | fix |\n|---|---|---|---|---|\n",
     );
     for r in RULES {
-        s.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.id, r.name, r.severity.as_str(), r.rationale, r.fix.replace('|', "\\|")));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.id,
+            r.name,
+            r.severity.as_str(),
+            r.rationale,
+            r.fix.replace('|', "\\|")
+        ));
     }
     s
 }

@@ -321,7 +321,7 @@ fn interpolate_node(
                 Err(e) => {
                     let mut span = node.span.clone();
                     if !*quoted {
-                        span.col += e.offset as u32;
+                        span.col += value.get(..e.offset).map_or(0, |v| v.chars().count()) as u32;
                     }
                     errors.push(ConfigError::at(Location::new(span, path), e.message));
                 }
@@ -486,6 +486,7 @@ fn extend_service(
 ) -> Result<Node> {
     let Some(ext) = service.get("extends").cloned() else { return Ok(service) };
     let path = format!("services.{}.extends", chain.last().map(|c| c.1.as_str()).unwrap_or(""));
+    let path_str = path.clone();
     let (base_name, base_file) = match &ext.kind {
         NodeKind::Scalar { value, .. } => (value.clone(), file.to_path_buf()),
         NodeKind::Map(_) => {
@@ -507,7 +508,12 @@ fn extend_service(
         return Err(err(&ext, &path, format!("cyclic `extends`: {}", names.join(" -> "))));
     }
     if !cache.contains_key(&base_file) {
-        let doc = load_file(&base_file, project_dir, vars, used)?;
+        let doc = load_file(&base_file, project_dir, vars, used).map_err(|e| match e {
+            ConfigError::Read { path, source } => {
+                err(&ext, &path_str, format!("cannot read {}: {source}", path.display()))
+            }
+            other => other,
+        })?;
         cache.insert(base_file.clone(), doc);
     }
     let base =

@@ -51,8 +51,11 @@ pub fn diff(a: &Stack, b: &Stack) -> Vec<Difference> {
             if va == vb {
                 continue;
             }
+            // Compared in clear above, shown masked: a changed secret is reported without its values.
             let mask = |v: Option<String>| v.map(|v| if crate::secret::is_secret_name(var) { "***".into() } else { v });
-            push(format!("env.{var}"), mask(va), mask(vb));
+            let (ma, mb) = (mask(va), mask(vb));
+            let mb = if ma == mb { Some("*** (changed)".to_string()) } else { mb };
+            push(format!("env.{var}"), ma, mb);
         }
     }
     out

@@ -35,7 +35,11 @@ pub fn propose(stack: &Stack) -> InitProposal {
         .iter()
         .flat_map(|s| s.ports.iter().filter(|p| !p.is_loopback()).flat_map(|p| p.published_ports()))
         .collect();
-    let variables: BTreeSet<String> = stack.project.variables_used.iter().map(|v| v.name.clone()).collect();
+    let mut variables: BTreeSet<String> = stack.project.variables_used.iter().map(|v| v.name.clone()).collect();
+    if !databases.is_empty() {
+        // The proposed `user_env` / `password_env` must be declared too (TB019).
+        variables.extend(["DB_USER".to_string(), "DB_PASSWORD".to_string()]);
+    }
     let compose: Vec<String> =
         stack.compose_files().iter().map(|f| f.strip_prefix(&stack.dir).unwrap_or(f).display().to_string()).collect();
 

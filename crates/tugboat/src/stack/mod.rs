@@ -149,7 +149,8 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Stack, ConfigError> {
         files.extend(env.compose.iter().map(|f| dir.join(f)));
     }
     // `./docker-compose.yml` reads better as `docker-compose.yml` in messages.
-    let files: Vec<PathBuf> = files.iter().map(|f| f.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()).collect();
+    let files: Vec<PathBuf> =
+        files.iter().map(|f| f.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()).collect();
     if files.is_empty() {
         return Err(ConfigError::Other(format!(
             "{}: no compose file found (looked for {}); name them under `compose:` in tugboat.yml",
@@ -219,7 +220,9 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Stack, ConfigError> {
         }
         found
     };
-    let project = compose::load_project(&files, &dir, &compose::Variables { lookup: &lookup })?;
+    // Relative bind sources resolve against the absolute project directory, as Compose does.
+    let project_dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    let project = compose::load_project(&files, &project_dir, &compose::Variables { lookup: &lookup })?;
     let mut placeholder_variables = placeholders_used.into_inner();
     placeholder_variables.sort();
     placeholder_variables.dedup();

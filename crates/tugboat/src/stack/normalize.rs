@@ -49,6 +49,9 @@ pub fn key_value_map(node: &Node, path: &str, sep: char) -> Result<Node> {
         NodeKind::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
                 let text = scalar(item, &format!("{path}[{i}]"), "a KEY=VALUE string")?;
+                if text.split(sep).next().is_none_or(|k| k.trim().is_empty()) {
+                    return Err(err(item, &format!("{path}[{i}]"), format!("{text:?} has no name before `{sep}`")));
+                }
                 match text.split_once(sep) {
                     Some((k, v)) => {
                         let mut value = Node::string(v, item.span.clone());
@@ -159,6 +162,10 @@ pub fn parse_short_port(spec: &str) -> std::result::Result<Vec<ShortPort>, Strin
         (Some(ip), [p, t]) => (Some(ip), Some(*p), *t),
         _ => return Err(format!("invalid port {spec:?}: expected [[HOST_IP:]PUBLISHED:]TARGET[/PROTOCOL]")),
     };
+    // `HOST_IP::TARGET` asks for a random host port; an empty published port anywhere else is a typo.
+    if published == Some("") && host_ip.is_none() {
+        return Err(format!("invalid port {spec:?}: empty published port"));
+    }
     let published = published.filter(|p| !p.is_empty());
     let (t0, t1) = parse_range(target)?;
     let host_ip = host_ip.filter(|ip| !ip.is_empty());
@@ -319,6 +326,8 @@ pub fn resolve_path(src: &str, base: &Path) -> String {
             std::path::Component::ParentDir if matches!(parts.last(), Some(std::path::Component::Normal(_))) => {
                 parts.pop();
             }
+            // `/..` is `/`.
+            std::path::Component::ParentDir if matches!(parts.last(), Some(std::path::Component::RootDir)) => {}
             other => parts.push(other),
         }
     }
@@ -348,6 +357,13 @@ pub fn depends_on(node: &Node, path: &str) -> Result<Node> {
         NodeKind::Map(map) => {
             for (k, v) in map {
                 let p = format!("{path}.{}", k.name);
+                if v.as_map().is_none() && !v.is_null() {
+                    return Err(err(
+                        v,
+                        &p,
+                        format!("expected a mapping like {{condition: service_healthy}}, found {}", v.kind_name()),
+                    ));
+                }
                 let condition = match v.get("condition") {
                     Some(c) => scalar(c, &format!("{p}.condition"), "a condition")?,
                     None => "service_started",
@@ -462,6 +478,7 @@ mod tests {
         assert!(parse_short_port("70000").is_err());
         assert!(parse_short_port("1:2:3:4").is_err());
         assert!(parse_short_port("abc").is_err());
+        assert!(parse_short_port(":80").is_err());
     }
 
     #[test]
@@ -471,5 +488,6 @@ mod tests {
         assert!(split_volume("a:b:c:d").is_err());
         assert_eq!(resolve_path("./data/../x", Path::new("/p")), "/p/x");
         assert_eq!(resolve_path("/abs", Path::new("/p")), "/abs");
+        assert_eq!(resolve_path("../../../../var/run/docker.sock", Path::new("/p/q")), "/var/run/docker.sock");
     }
 }

@@ -333,6 +333,12 @@ impl MarkedEventReceiver for Builder {
                                 }
                             }
                         }
+                        // yaml-rust2 marks a block mapping where its first value starts; its first key is where a reader looks.
+                        let span = entries
+                            .first()
+                            .map(|(k, _)| k.span.clone())
+                            .filter(|k| (k.line, k.col) < (span.line, span.col))
+                            .unwrap_or(span);
                         (Node { kind: NodeKind::Map(entries), span, tag, raw: None }, anchor)
                     }
                     None => return,
