@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod interrupt;
 mod render;
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    interrupt::install();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code.into(),

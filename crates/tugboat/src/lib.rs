@@ -4,6 +4,8 @@
 //! This crate knows nothing of terminals, argument parsing or process exit codes; the `tug` binary does.
 
 pub mod check;
+pub mod db;
+pub mod parity;
 pub mod secret;
 pub mod stack;
 pub mod store;

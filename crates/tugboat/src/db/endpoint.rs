@@ -77,7 +77,15 @@ impl Endpoint {
         if database.is_empty() {
             return Err(bad("no database name (…/DATABASE)"));
         }
-        let user = if user.is_empty() { if engine == Engine::Mariadb { "root".into() } else { "postgres".into() } } else { user };
+        let user = if user.is_empty() {
+            if engine == Engine::Mariadb {
+                "root".into()
+            } else {
+                "postgres".into()
+            }
+        } else {
+            user
+        };
         Ok(Endpoint { engine, target: Target::Tcp { host, port, socket: None }, user, password, database })
     }
 
@@ -111,7 +119,9 @@ impl fmt::Display for Endpoint {
         let scheme = self.engine.name();
         match &self.target {
             Target::Tcp { host, port, .. } => write!(f, "{scheme}://{}@{host}:{port}/{}", self.user, self.database),
-            Target::Container { container } => write!(f, "{scheme} in container {container} (database {}, user {})", self.database, self.user),
+            Target::Container { container } => {
+                write!(f, "{scheme} in container {container} (database {}, user {})", self.database, self.user)
+            }
         }
     }
 }
@@ -132,7 +142,10 @@ mod tests {
         assert_eq!((e.engine, e.user.as_str(), e.database.as_str()), (Engine::Mariadb, "backup", "lcbp3"));
         assert_eq!(e.password.as_ref().unwrap().expose(), "p@ss");
         assert!(matches!(&e.target, Target::Tcp { host, port: 3307, .. } if host == "127.0.0.1"));
-        assert_eq!(format!("{e} {e:?}"), "mariadb://backup@127.0.0.1:3307/lcbp3 Endpoint(mariadb://backup@127.0.0.1:3307/lcbp3)");
+        assert_eq!(
+            format!("{e} {e:?}"),
+            "mariadb://backup@127.0.0.1:3307/lcbp3 Endpoint(mariadb://backup@127.0.0.1:3307/lcbp3)"
+        );
         let p = Endpoint::parse_url("postgresql://hub@db.example.org/statehub").unwrap();
         assert!(matches!(&p.target, Target::Tcp { port: 5432, .. }));
         let err = Endpoint::parse_url("mysql://u:secret@h:x/db").unwrap_err().to_string();

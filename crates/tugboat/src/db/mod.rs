@@ -7,6 +7,7 @@
 //! open and speaks a simple marker protocol over its stdin/stdout so queries cost no process start.
 
 pub mod endpoint;
+pub mod schema;
 pub mod scratch;
 pub mod session;
 
@@ -47,10 +48,10 @@ pub fn find_tool(tool: &str) -> Result<std::path::PathBuf> {
         dirs.extend(versions.into_iter().rev());
     }
     dirs.extend(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(std::path::PathBuf::from));
-    dirs.into_iter().map(|d| d.join(tool)).find(|p| p.is_file()).ok_or_else(|| DbError::ToolMissing {
-        tool: tool.to_string(),
-        package: package_for(tool).to_string(),
-    })
+    dirs.into_iter()
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .ok_or_else(|| DbError::ToolMissing { tool: tool.to_string(), package: package_for(tool).to_string() })
 }
 
 /// The Debian package that ships a tool, for "install X" messages.
