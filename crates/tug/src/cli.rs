@@ -36,9 +36,61 @@ pub enum Command {
     Init(InitArgs),
     /// Show how two environments of a stack differ
     DiffEnv(DiffEnvArgs),
+    /// Compare two databases: tables, columns, row counts and the rows that differ
+    Parity(ParityArgs),
+    /// Copy a database to another server (dump -> restore, streamed), then prove parity
+    Migrate(MigrateArgs),
     /// Read and verify the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ParityArgs {
+    /// Source: a database name from tugboat.yml or a URL (mysql://, postgres://)
+    pub source: String,
+    /// Target: a database name from tugboat.yml or a URL
+    pub target: String,
+    #[command(flatten)]
+    pub compare: CompareArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The stack directory whose tugboat.yml names the databases
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Only these tables (comma-separated, `*` wildcards)
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Skip these tables (comma-separated, `*` wildcards)
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// A SQL condition applied on both sides, e.g. to leave out rows still being written
+    #[arg(long = "where", value_name = "SQL")]
+    pub where_clause: Option<String>,
+    /// Compare row counts only
+    #[arg(long)]
+    pub counts_only: bool,
+    /// How many keys to list per kind of difference
+    #[arg(long, default_value_t = 20)]
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Source: a database name from tugboat.yml or a URL
+    pub source: String,
+    /// Target: a database name, a URL, or `scratch` for a rehearsal into a throwaway server
+    pub target: String,
+    /// Drop and recreate a target that already holds tables
+    #[arg(long)]
+    pub replace: bool,
+    /// Show the plan and do nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub compare: CompareArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

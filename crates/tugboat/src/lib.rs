@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod db;
+pub mod migrate;
 pub mod parity;
 pub mod secret;
 pub mod stack;

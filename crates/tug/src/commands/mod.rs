@@ -5,6 +5,8 @@ mod check;
 mod config;
 mod diff_env;
 mod init;
+mod migrate;
+mod parity;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Config(args) => config::run(g, args),
         Command::Init(args) => init::run(g, args),
         Command::DiffEnv(args) => diff_env::run(g, args),
+        Command::Parity(args) => parity::run(g, args),
+        Command::Migrate(args) => migrate::run(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod check;
 pub mod error;
+pub mod parity;
+pub mod progress;
 pub mod sarif;
 pub mod style;
 pub mod yaml;

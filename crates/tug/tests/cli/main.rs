@@ -10,6 +10,7 @@
 
 mod audit;
 mod compose_parity;
+mod databases;
 mod diff_env;
 mod errors;
 mod examples;

@@ -7,6 +7,7 @@
 //! open and speaks a simple marker protocol over its stdin/stdout so queries cost no process start.
 
 pub mod endpoint;
+pub mod resolve;
 pub mod schema;
 pub mod scratch;
 pub mod session;

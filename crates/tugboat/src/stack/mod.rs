@@ -75,6 +75,15 @@ impl Stack {
         service.profiles.is_empty() || self.active_profiles.iter().any(|p| p == "*" || service.profiles.contains(p))
     }
 
+    /// A variable as Compose would resolve it: the process environment, then `.env`.
+    pub fn variable(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().or_else(|| {
+            self.dotenv
+                .as_ref()
+                .and_then(|(_, entries)| entries.iter().rev().find(|e| e.name == name).map(|e| e.value.clone()))
+        })
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.project.services.iter().find(|s| s.name == name)
     }

@@ -13,9 +13,11 @@
 
 mod audit;
 mod redact;
+mod runs;
 
 pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
 pub use redact::redact_params;
+pub use runs::{MigrationRun, ParityRun};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +51,28 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO audit_head (id, seq, hash)
         VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');",
+    // 2: parity reports (gates ask "when did these two last match?") and migration runs (an
+    //    unfinished one marks its target incomplete).
+    "CREATE TABLE parity_runs (
+        id       INTEGER PRIMARY KEY,
+        time_ms  INTEGER NOT NULL,
+        source   TEXT NOT NULL,
+        target   TEXT NOT NULL,
+        equal    INTEGER NOT NULL,
+        summary  TEXT NOT NULL,
+        report   TEXT NOT NULL
+    );
+    CREATE INDEX parity_runs_pair ON parity_runs (source, target, time_ms);
+    CREATE TABLE migration_runs (
+        id          INTEGER PRIMARY KEY,
+        started_ms  INTEGER NOT NULL,
+        finished_ms INTEGER,
+        source      TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        detail      TEXT
+    );
+    CREATE INDEX migration_runs_target ON migration_runs (target, started_ms);",
 ];
 
 /// How long a writer waits for another process's write transaction before giving up.
