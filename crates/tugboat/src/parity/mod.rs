@@ -146,16 +146,12 @@ pub fn compare(
     progress: &dyn Progress,
 ) -> Result<ParityReport, DbError> {
     let started = Instant::now();
-    let (src, tgt) = std::thread::scope(|s| {
-        let a = s.spawn(|| Session::connect(source));
-        let b = Session::connect(target);
-        (a.join().unwrap_or_else(|_| Err(DbError::Protocol("connection thread panicked".into()))), b)
-    });
+    let (src, tgt) = in_parallel(source, target, Session::connect);
     let (mut src, mut tgt) = (src?, tgt?);
     let (source_version, target_version) = (src.server_version().to_string(), tgt.server_version().to_string());
-    let (src_tables, tgt_tables) = both(&mut src, &mut tgt, schema::tables);
+    let (src_tables, tgt_tables) = in_parallel(&mut src, &mut tgt, schema::tables);
     let (src_tables, tgt_tables) = (src_tables?, tgt_tables?);
-    let (src_objects, tgt_objects) = both(&mut src, &mut tgt, schema::objects);
+    let (src_objects, tgt_objects) = in_parallel(&mut src, &mut tgt, schema::objects);
     let (src_objects, tgt_objects) = (src_objects?, tgt_objects?);
 
     let selected = |name: &str| {
@@ -223,11 +219,12 @@ pub fn compare(
     })
 }
 
-/// Runs `f` on both sessions at once.
-fn both<T: Send>(
-    a: &mut Session,
-    b: &mut Session,
-    f: impl Fn(&mut Session) -> Result<T, DbError> + Sync,
+/// Runs `f` on both sides at once (one thread each): every query of a comparison goes to the two databases
+/// in parallel.
+fn in_parallel<A: Send, T: Send>(
+    a: A,
+    b: A,
+    f: impl Fn(A) -> Result<T, DbError> + Sync,
 ) -> (Result<T, DbError>, Result<T, DbError>) {
     std::thread::scope(|s| {
         let left = s.spawn(|| f(a));
@@ -345,7 +342,7 @@ fn compare_table(
     let sb = side(tgt.engine(), b, common.iter().map(|(_, y)| *y).collect());
 
     if method == Method::CountsOnly {
-        let (na, nb) = both_sides(src, tgt, &sa, &sb, |s, side| count(s, side, cond.as_deref()));
+        let (na, nb) = in_parallel((&mut *src, &sa), (&mut *tgt, &sb), |(s, side)| count(s, side, cond.as_deref()));
         let (na, nb) = (na?, nb?);
         report.source_rows = na;
         report.target_rows = nb;
@@ -362,7 +359,8 @@ fn compare_table(
     // Pass 1: bucket aggregates on both sides at once.
     let plan = match method {
         Method::KeyRanges => {
-            let (ra, rb) = both_sides(src, tgt, &sa, &sb, |s, side| key_range(s, side, cond.as_deref()));
+            let (ra, rb) =
+                in_parallel((&mut *src, &sa), (&mut *tgt, &sb), |(s, side)| key_range(s, side, cond.as_deref()));
             let (ra, rb) = (ra?, rb?);
             let lo = [ra.map(|r| r.0), rb.map(|r| r.0)].into_iter().flatten().min();
             let hi = [ra.map(|r| r.1), rb.map(|r| r.1)].into_iter().flatten().max();
@@ -384,7 +382,8 @@ fn compare_table(
             if report.schema_differences.is_empty() { TableStatus::Equal } else { TableStatus::SchemaDiffers };
         return Ok(report);
     }
-    let (ba, bb) = both_sides(src, tgt, &sa, &sb, |s, side| bucket_sums(s, side, &plan, cond.as_deref()));
+    let (ba, bb) =
+        in_parallel((&mut *src, &sa), (&mut *tgt, &sb), |(s, side)| bucket_sums(s, side, &plan, cond.as_deref()));
     let (ba, bb) = (ba?, bb?);
     report.source_rows = ba.values().map(|v| v.0).sum();
     report.target_rows = bb.values().map(|v| v.0).sum();
@@ -398,7 +397,9 @@ fn compare_table(
     // Pass 2: read back (key, row hash) only for the buckets that differ, and diff them.
     if !differing.is_empty() {
         let ids: Vec<i64> = differing.iter().filter_map(|d| d.parse().ok()).collect();
-        let (ra, rb) = both_sides(src, tgt, &sa, &sb, |s, side| fetch_rows(s, side, &plan, &ids, cond.as_deref()));
+        let (ra, rb) = in_parallel((&mut *src, &sa), (&mut *tgt, &sb), |(s, side)| {
+            fetch_rows(s, side, &plan, &ids, cond.as_deref())
+        });
         let (ra, rb) = (ra?, rb?);
         diff_rows(&mut report, ra, rb, method, options.max_keys);
     }
@@ -445,20 +446,6 @@ enum BucketPlan {
     Ranges { lo: i64, width: u64 },
     KeyHash { buckets: u64 },
     RowHash { buckets: u64 },
-}
-
-fn both_sides<T: Send>(
-    a: &mut Session,
-    b: &mut Session,
-    sa: &Side,
-    sb: &Side,
-    f: impl Fn(&mut Session, &Side) -> Result<T, DbError> + Sync,
-) -> (Result<T, DbError>, Result<T, DbError>) {
-    std::thread::scope(|s| {
-        let left = s.spawn(|| f(a, sa));
-        let right = f(b, sb);
-        (left.join().unwrap_or_else(|_| Err(DbError::Protocol("query thread panicked".into()))), right)
-    })
 }
 
 fn where_sql(parts: &[Option<String>]) -> String {
