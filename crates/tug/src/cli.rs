@@ -36,7 +36,7 @@ pub enum Command {
     Init(InitArgs),
     /// Show how two environments of a stack differ
     DiffEnv(DiffEnvArgs),
-    /// Compare two databases: tables, columns, row counts and the rows that differ
+    /// Compare two databases (tables, columns, rows) or two search clusters (indices, mappings, documents)
     Parity(ParityArgs),
     /// Copy a database to another server (dump -> restore, streamed), then prove parity
     Migrate(MigrateArgs),
@@ -47,7 +47,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ParityArgs {
-    /// Source: a database name from tugboat.yml or a URL (mysql://, postgres://)
+    /// Source: a database name from tugboat.yml or a URL (mysql://, postgres://, or http(s):// for Elasticsearch/OpenSearch)
     pub source: String,
     /// Target: a database name from tugboat.yml or a URL
     pub target: String,
@@ -75,6 +75,12 @@ pub struct CompareArgs {
     /// How many keys to list per kind of difference
     #[arg(long, default_value_t = 20)]
     pub max_keys: usize,
+    /// Search clusters: documents per index whose _source is compared (0: counts and mappings only)
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub sample: usize,
+    /// Search clusters over https: PEM file of the CA to trust (Elasticsearch 8: config/certs/http_ca.crt)
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

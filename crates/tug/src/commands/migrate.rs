@@ -41,12 +41,9 @@ pub fn run(g: &Global, args: &MigrateArgs) -> anyhow::Result<Exit> {
         }
     }
     let plan = match migrate::plan(&source, &target, args.replace) {
-        Err(MigrateError::TargetNotEmpty(n)) => {
-            return Err(UsageError(format!(
-                "the target already holds {n} tables: pass --replace to drop them and restore over it"
-            ))
-            .into())
-        }
+        Err(
+            e @ (MigrateError::TargetNotEmpty(_) | MigrateError::SameDatabase(_) | MigrateError::EngineMismatch(..)),
+        ) => return Err(UsageError(e.to_string()).into()),
         other => other?,
     };
     let mut params = json!({
@@ -128,7 +125,7 @@ fn print_plan(plan: &migrate::Plan) {
     let _ = writeln!(out, "{}   {}", b("dump"), plan.dump_command);
     let _ = writeln!(out, "{} {}", b("restore"), plan.restore_command);
     let _ = writeln!(out, "{}   tug parity (tables, columns, counts, row hashes)", b("then"));
-    if let Some(w) = &plan.version_warning {
+    for w in &plan.warnings {
         let _ = writeln!(out, "{} {w}", style::paint(style::MEDIUM, "warning:"));
     }
 }

@@ -1,6 +1,7 @@
 //! `tug parity SOURCE TARGET`: tables, columns, counts and the differing rows; exit 1 on any difference.
 
 use tugboat::db::{self, Endpoint};
+use tugboat::parity::search::{self, IndexStatus, SearchEndpoint, SearchParityOptions};
 use tugboat::parity::{self, ParityOptions, ParityReport, TableStatus};
 use tugboat::stack::{self, LoadOptions, Stack};
 
@@ -9,6 +10,9 @@ use crate::exit::{Exit, UsageError};
 use crate::render;
 
 pub fn run(g: &Global, args: &ParityArgs) -> anyhow::Result<Exit> {
+    if search::is_search_url(&args.source) || search::is_search_url(&args.target) {
+        return search_parity(g, args);
+    }
     let stack = stack_for(&args.compare, g, &[&args.source, &args.target])?;
     let source = endpoint(&args.source, stack.as_ref())?;
     let target = endpoint(&args.target, stack.as_ref())?;
@@ -85,4 +89,54 @@ pub fn exit_for(report: &ParityReport) -> Exit {
     } else {
         Exit::Problem
     }
+}
+
+/// `tug parity http://es-old:9200 http://es-new:9200`: index lists, document counts, mappings and a sample of
+/// documents compared by `_source` hash. `--tables`/`--exclude` select indices, `--counts-only` skips the sample.
+fn search_parity(g: &Global, args: &ParityArgs) -> anyhow::Result<Exit> {
+    let c = &args.compare;
+    if !(search::is_search_url(&args.source) && search::is_search_url(&args.target)) {
+        let msg = "a search cluster (http:// or https:// URL) can only be compared with another search cluster";
+        return Err(UsageError(msg.into()).into());
+    }
+    if c.where_clause.is_some() {
+        return Err(UsageError("--where is a SQL condition; it does not apply to search indices".into()).into());
+    }
+    let parse = |s: &str| SearchEndpoint::parse(s).map_err(|e| UsageError(e.to_string()));
+    let (source, target) = (parse(&args.source)?, parse(&args.target)?);
+    let options = SearchParityOptions {
+        indices: c.tables.clone(),
+        exclude: c.exclude.clone(),
+        sample: if c.counts_only { 0 } else { c.sample },
+        max_keys: c.max_keys,
+        ca_cert: c.ca_cert.clone(),
+        ..SearchParityOptions::default()
+    };
+    let progress = render::progress::Tables::new(!g.json);
+    let result = search::compare_indices_with_progress(&source, &target, &options, &progress);
+    progress.finish();
+    let report = result.map_err(|e| -> anyhow::Error {
+        if e.is_usage() {
+            UsageError(e.to_string()).into()
+        } else {
+            e.into()
+        }
+    })?;
+    if g.state.is_some() || stack::find_config(&c.dir).is_some() {
+        let mut store = super::open_store(&c.dir, g)?;
+        let json = serde_json::to_value(&report)?;
+        store.record_parity(&report.source, &report.target, report.equal, &report.summary(), &json)?;
+    }
+    if g.json {
+        super::print_json(&report)?;
+    } else {
+        render::search_parity::print(&report);
+    }
+    Ok(if report.indices.iter().any(|i| i.status == IndexStatus::Error) {
+        Exit::CannotAct
+    } else if report.equal {
+        Exit::Ok
+    } else {
+        Exit::Problem
+    })
 }

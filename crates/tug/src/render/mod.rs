@@ -5,5 +5,6 @@ pub mod error;
 pub mod parity;
 pub mod progress;
 pub mod sarif;
+pub mod search_parity;
 pub mod style;
 pub mod yaml;

@@ -2,7 +2,8 @@
 //!
 //! Modules by subject: every shipped example, each check rule (with a stack that triggers it and a
 //! hardened one that does not), output formats pinned by snapshots, SARIF schema validation, `tug init`
-//! and the audit log, bad input, `tug config` against Docker Compose, and `tug diff-env`.
+//! and the audit log, bad input, `tug config` against Docker Compose, `tug diff-env`, and databases reached
+//! inside compose services with `docker exec` (`containers`, which needs a running Docker Engine).
 
 // A test binary: a failed `expect` in a helper is a failed test with its message, which is what we want
 // (clippy's allow-expect-in-tests covers only `#[test]` functions, not their helpers).
@@ -10,6 +11,7 @@
 
 mod audit;
 mod compose_parity;
+mod containers;
 mod databases;
 mod diff_env;
 mod errors;
@@ -17,5 +19,6 @@ mod examples;
 mod formats;
 mod rules;
 mod sarif;
+mod search_parity;
 mod util;
 mod weakened;

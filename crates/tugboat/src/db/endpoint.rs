@@ -89,6 +89,25 @@ impl Endpoint {
         Ok(Endpoint { engine, target: Target::Tcp { host, port, socket: None }, user, password, database })
     }
 
+    /// Whether both name the same database on the same server (then one must not be restored over the other).
+    pub fn same_database(&self, other: &Endpoint) -> bool {
+        let local = |h: &str| {
+            if matches!(h, "localhost" | "127.0.0.1" | "::1") {
+                "loopback".to_string()
+            } else {
+                h.to_ascii_lowercase()
+            }
+        };
+        let same_server = match (&self.target, &other.target) {
+            (Target::Tcp { host: a, port: p, .. }, Target::Tcp { host: b, port: q, .. }) => {
+                p == q && local(a) == local(b)
+            }
+            (Target::Container { container: a }, Target::Container { container: b }) => a == b,
+            _ => false,
+        };
+        self.engine == other.engine && same_server && self.database == other.database
+    }
+
     /// The same server, another database (scratch copies, `CREATE DATABASE` targets).
     pub fn with_database(&self, database: &str) -> Endpoint {
         Endpoint { database: database.to_string(), ..self.clone() }

@@ -80,11 +80,16 @@ fn from_config(name: &str, db: &DatabaseConfig, stack: &Stack) -> Result<Endpoin
 }
 
 /// The running container of a compose service, found by Compose's own labels (v1 and v2 set them).
+///
+/// Only a container of this stack's compose project counts: `COMPOSE_PROJECT_NAME` (environment or .env),
+/// the compose file's `name:`, the stack's name, or its directory's name, as Compose normalises them.
+/// Another project's container of the same service (a second stack on the host, say) is never used: its
+/// database is not this stack's.
 pub fn container_for(service: &str, stack: &Stack) -> Result<String> {
     let docker = find_tool("docker")?;
+    let filter = format!("label=com.docker.compose.service={service}");
     let out = std::process::Command::new(&docker)
-        .args(["ps", "--format", "{{.ID}} {{.Label \"com.docker.compose.project\"}}", "--filter"])
-        .arg(format!("label=com.docker.compose.service={service}"))
+        .args(["ps", "--format", "{{.ID}} {{.Label \"com.docker.compose.project\"}}", "--filter", &filter])
         .output()
         .map_err(DbError::io("docker ps"))?;
     if !out.status.success() {
@@ -95,11 +100,42 @@ pub fn container_for(service: &str, stack: &Stack) -> Result<String> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
-    let project = stack.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_lowercase()));
-    let pick = rows.iter().find(|(_, p)| Some(p.to_string()) == project || *p == stack.name).or(rows.first());
-    pick.map(|(id, _)| id.to_string()).ok_or_else(|| {
-        DbError::Protocol(format!(
-            "no running container for compose service `{service}`: start the stack (docker compose up -d {service})"
-        ))
+    let directory = stack.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let compose_name = stack.project.root.get("name").and_then(crate::stack::Node::as_str).map(str::to_string);
+    let mut projects: Vec<String> =
+        [stack.variable("COMPOSE_PROJECT_NAME"), compose_name, Some(stack.name.clone()), directory]
+            .into_iter()
+            .flatten()
+            .map(|p| normalize_project(&p))
+            .filter(|p| !p.is_empty())
+            .collect();
+    projects.dedup();
+    if let Some((id, _)) = rows.iter().find(|(_, p)| projects.iter().any(|ours| ours == p)) {
+        return Ok(id.to_string());
+    }
+    let mut elsewhere: Vec<&str> = rows.iter().map(|(_, p)| *p).filter(|p| !p.is_empty()).collect();
+    elsewhere.sort_unstable();
+    elsewhere.dedup();
+    // Could not act (the stack is down), not a usage error: DbError::Command, whose exit code is 3.
+    Err(DbError::Command {
+        command: format!("docker ps --filter {filter}"),
+        stderr: format!(
+            "no running container for compose service `{service}` in compose project `{}`{}: start the stack \
+             (docker compose up -d {service}), or set COMPOSE_PROJECT_NAME when it runs under another project name",
+            projects.first().map(String::as_str).unwrap_or("?"),
+            if elsewhere.is_empty() {
+                String::new()
+            } else {
+                format!(" (it runs only in other projects: {})", elsewhere.join(", "))
+            }
+        ),
     })
+}
+
+/// A compose project name as Compose normalises it: lowercase, only `a-z0-9_-`.
+fn normalize_project(name: &str) -> String {
+    name.to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+        .collect()
 }

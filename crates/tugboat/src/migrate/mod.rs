@@ -32,8 +32,9 @@ pub struct Plan {
     pub replace: bool,
     pub dump_command: String,
     pub restore_command: String,
-    /// Set when the dump comes from a newer server than the target.
-    pub version_warning: Option<String>,
+    /// Things that will not stop the copy but that the operator must know (an older target server, objects
+    /// the dump user cannot read).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub enum MigrateError {
     EngineMismatch(&'static str, &'static str),
     #[error("the target already holds {0} tables: pass --replace to drop them and restore over it")]
     TargetNotEmpty(usize),
+    #[error("source and target are the same database ({0}): migrating it onto itself would destroy it")]
+    SameDatabase(String),
     #[error("the dump failed: `{command}` exited with {status}: {stderr}")]
     Dump { command: String, status: String, stderr: String },
     #[error("the restore failed: {stderr}{}", statement.as_ref().map(|s| format!("\n  failing statement: {s}")).unwrap_or_default())]
@@ -54,6 +57,9 @@ pub enum MigrateError {
 pub fn plan(source: &Endpoint, target: &Endpoint, replace: bool) -> Result<Plan, MigrateError> {
     if source.engine != target.engine {
         return Err(MigrateError::EngineMismatch(source.engine.name(), target.engine.name()));
+    }
+    if source.same_database(target) {
+        return Err(MigrateError::SameDatabase(source.to_string()));
     }
     let src = Session::connect(source)?;
     let mut tgt = Session::connect(target)?;
@@ -72,8 +78,41 @@ pub fn plan(source: &Endpoint, target: &Endpoint, replace: bool) -> Result<Plan,
         replace,
         dump_command: describe(&dump),
         restore_command: describe(&restore),
-        version_warning: version_mismatch(source.engine, src.server_version(), tgt.server_version()),
+        warnings: version_mismatch(source.engine, src.server_version(), tgt.server_version())
+            .into_iter()
+            .chain(unreadable_routines(source)?)
+            .collect(),
     })
+}
+
+/// MariaDB dumps only the routines its user may read (SELECT on `mysql.proc`; SHOW CREATE ROUTINE from
+/// 11.3), silently leaving out the rest — and parity as the same user cannot see them either.
+fn unreadable_routines(source: &Endpoint) -> Result<Option<String>, DbError> {
+    if source.engine != Engine::Mariadb {
+        return Ok(None);
+    }
+    // A failing statement ends a session, so each probe gets its own.
+    if Session::connect(source)?.query("SELECT 1 FROM mysql.proc LIMIT 1").is_ok() {
+        return Ok(None);
+    }
+    let grants: Vec<String> = Session::connect(source)?
+        .query("SHOW GRANTS")?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    let covered = grants.iter().any(|g| {
+        let g = g.to_ascii_uppercase();
+        g.contains("SHOW CREATE ROUTINE")
+            || g.contains("ALL PRIVILEGES ON *.*")
+            || g.starts_with("GRANT SELECT") && g.contains(" ON *.*")
+    });
+    Ok((!covered).then(|| {
+        format!(
+            "user `{}` cannot read stored routines (grant SELECT ON mysql.proc, or SHOW CREATE ROUTINE on MariaDB 11.3+): \
+             the dump will leave procedures and functions out, and parity as the same user cannot see them",
+            source.user
+        )
+    }))
 }
 
 fn commands(source: &Endpoint, target: &Endpoint) -> Result<(Command, Command), DbError> {

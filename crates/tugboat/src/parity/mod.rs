@@ -9,6 +9,7 @@
 //! of row hashes. This is the hash-and-bisect idea of data-diff with the bisection flattened to two
 //! levels, which bounds the work at two scans however the changes are spread.
 
+pub mod search;
 mod sql;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
