@@ -116,33 +116,54 @@ fn unreadable_routines(source: &Endpoint) -> Result<Option<String>, DbError> {
 }
 
 fn commands(source: &Endpoint, target: &Endpoint) -> Result<(Command, Command), DbError> {
-    Ok(match source.engine {
-        Engine::Mariadb => (
-            client_command(
-                source,
-                "mariadb-dump",
-                &[
-                    "--single-transaction",
-                    "--routines",
-                    "--triggers",
-                    "--events",
-                    "--hex-blob",
-                    "--default-character-set=utf8mb4",
-                    "--skip-dump-date",
-                    &source.database,
-                ],
-            )?,
-            client_command(target, "mariadb", &["--default-character-set=utf8mb4", &target.database])?,
+    Ok((dump_command(source, &[])?, restore_command(target)?))
+}
+
+/// The native dump of `source` to stdout: consistent (`--single-transaction`, no locks), with routines,
+/// triggers and events (MariaDB), or PostgreSQL's custom format. `extra` adds options (`--snapshot=…`).
+pub fn dump_command(source: &Endpoint, extra: &[&str]) -> Result<Command, DbError> {
+    match source.engine {
+        Engine::Mariadb => {
+            let mut args = vec![
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                "--hex-blob",
+                "--default-character-set=utf8mb4",
+                "--skip-dump-date",
+            ];
+            args.extend_from_slice(extra);
+            args.push(&source.database);
+            client_command(source, "mariadb-dump", &args)
+        }
+        Engine::Postgres => {
+            let mut args = vec!["-Fc", "--no-owner", "--no-acl"];
+            args.extend_from_slice(extra);
+            args.extend(["-d", &source.database]);
+            client_command(source, "pg_dump", &args)
+        }
+    }
+}
+
+/// The native restore reading a dump from stdin (`pg_restore` in one transaction, so a failure leaves nothing).
+pub fn restore_command(target: &Endpoint) -> Result<Command, DbError> {
+    match target.engine {
+        Engine::Mariadb => client_command(target, "mariadb", &["--default-character-set=utf8mb4", &target.database]),
+        Engine::Postgres => client_command(
+            target,
+            "pg_restore",
+            &["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "-d", &target.database],
         ),
-        Engine::Postgres => (
-            client_command(source, "pg_dump", &["-Fc", "--no-owner", "--no-acl", "-d", &source.database])?,
-            client_command(
-                target,
-                "pg_restore",
-                &["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "-d", &target.database],
-            )?,
-        ),
-    })
+    }
+}
+
+/// The file name a dump is stored under in a backup snapshot.
+pub fn dump_file_name(source: &Endpoint) -> String {
+    match source.engine {
+        Engine::Mariadb => format!("{}.sql", source.database),
+        Engine::Postgres => format!("{}.pgdump", source.database),
+    }
 }
 
 /// Drops every table, view, routine and event in the target database (for `--replace`), keeping the
@@ -182,58 +203,81 @@ pub struct Copied {
 /// Streams the dump into the restore. `progress` gets the bytes copied so far.
 pub fn copy(source: &Endpoint, target: &Endpoint, progress: &dyn Fn(u64)) -> Result<Copied, MigrateError> {
     let started = Instant::now();
-    let (mut dump_cmd, mut restore_cmd) = commands(source, target)?;
+    let mut dump_cmd = dump_command(source, &[])?;
     let dump_line = describe(&dump_cmd);
     let mut dump = spawn(&mut dump_cmd, Stdio::null(), Stdio::piped())?;
-    let mut restore = match spawn(&mut restore_cmd, Stdio::piped(), Stdio::null()) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = dump.child.kill();
-            let _ = dump.child.wait();
-            return Err(e.into());
-        }
-    };
-    // Remember the recent dump text, so a failing line number can be shown as the statement itself.
-    let mut recent = Recent::new(8 << 20);
-    let mut bytes = 0u64;
-    let mut buf = vec![0u8; 256 << 10];
-    let (mut from, mut to) = (dump.child.stdout.take(), restore.child.stdin.take());
-    let mut write_failed = false;
-    if let (Some(from), Some(to)) = (from.as_mut(), to.as_mut()) {
+    let mut from = dump.child.stdout.take();
+    let restored = restore_from(target, &mut |to| {
+        let Some(from) = from.as_mut() else { return Ok(0) };
+        let mut buf = vec![0u8; 256 << 10];
+        let mut bytes = 0u64;
         loop {
             let n = match from.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => return Ok(bytes),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(e) => return Err(e),
             };
-            if source.engine == Engine::Mariadb {
-                recent.push(&buf[..n]);
-            }
-            if to.write_all(&buf[..n]).is_err() {
-                write_failed = true; // the restore stopped reading: it failed, its stderr says why
-                break;
-            }
+            to.write_all(&buf[..n])?;
             bytes += n as u64;
             progress(bytes);
         }
-    }
-    drop(to);
-    if write_failed {
+    });
+    if restored.is_err() {
         let _ = dump.child.kill();
     }
     drop(from);
     let dump_status = dump.child.wait().map_err(DbError::io("waiting for the dump"))?;
-    let restore_status = restore.child.wait().map_err(DbError::io("waiting for the restore"))?;
-    let restore_err = restore.stderr();
-    if !restore_status.success() {
-        let statement = failing_line(&restore_err).and_then(|line| recent.statement_at(line));
-        return Err(MigrateError::Restore { stderr: restore_err, statement });
-    }
+    let bytes = restored?;
     if !dump_status.success() {
         return Err(MigrateError::Dump { command: dump_line, status: dump_status.to_string(), stderr: dump.stderr() });
     }
     Ok(Copied { bytes, duration_ms: started.elapsed().as_millis() as u64 })
+}
+
+/// Runs the native restore into `target`, with `feed` writing the dump into its stdin. A failure names the
+/// failing statement (MariaDB reports its line; the recent dump text is kept to show it).
+pub fn restore_from(
+    target: &Endpoint,
+    feed: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
+) -> Result<u64, MigrateError> {
+    let mut restore_cmd = restore_command(target)?;
+    let mut restore = spawn(&mut restore_cmd, Stdio::piped(), Stdio::null())?;
+    let mut recent = Recent::new(if target.engine == Engine::Mariadb { 8 << 20 } else { 0 });
+    let fed = match restore.child.stdin.take() {
+        Some(stdin) => {
+            let mut tee = Tee { inner: stdin, recent: &mut recent };
+            let r = feed(&mut tee);
+            drop(tee);
+            r
+        }
+        None => Ok(0),
+    };
+    let status = restore.child.wait().map_err(DbError::io("waiting for the restore"))?;
+    let stderr = restore.stderr();
+    if !status.success() {
+        let statement = failing_line(&stderr).and_then(|line| recent.statement_at(line));
+        return Err(MigrateError::Restore { stderr, statement });
+    }
+    // A write error with a successful restore means the feed itself failed (e.g. the repository).
+    fed.map_err(|e| MigrateError::Db(DbError::Io { what: "feeding the restore".into(), source: e }))
+}
+
+/// Writes through to the restore's stdin and keeps the recent text for error messages.
+struct Tee<'a, W: Write> {
+    inner: W,
+    recent: &'a mut Recent,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.recent.push(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct Running {
@@ -290,6 +334,9 @@ impl Recent {
     }
 
     fn push(&mut self, bytes: &[u8]) {
+        if self.cap == 0 {
+            return;
+        }
         self.data.extend(bytes);
         while self.data.len() > self.cap {
             if self.data.pop_front() == Some(b'\n') {
