@@ -111,6 +111,9 @@ pub struct Keep {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupSource {
+    /// How commands refer to it (`tug backup uploads`); defaults to the database or volume name, the
+    /// last component of the files path, or `config`.
+    pub name: Option<String>,
     pub database: Option<String>,
     pub files: Option<String>,
     pub volume: Option<String>,
@@ -200,7 +203,19 @@ fn validate(config: &TugboatConfig, root: &Node) -> Result<(), ConfigError> {
         }
     }
     if let Some(backup) = &config.backup {
+        let mut seen = std::collections::BTreeSet::new();
         for (i, s) in backup.sources.iter().enumerate() {
+            if !seen.insert(s.display_name()) {
+                let node =
+                    root.get_path(&["backup", "sources"]).and_then(|n| n.as_seq()).and_then(|items| items.get(i));
+                errors.push(ConfigError::at(
+                    Location::new(
+                        node.map(|n| n.span.clone()).unwrap_or(root.span.clone()),
+                        format!("backup.sources[{i}]"),
+                    ),
+                    format!("two backup sources are called `{}`: give one a `name:`", s.display_name()),
+                ));
+            }
             let kinds = [s.database.is_some(), s.files.is_some(), s.volume.is_some(), s.config.is_some()];
             if kinds.iter().filter(|k| **k).count() != 1 {
                 let node =
@@ -270,5 +285,34 @@ mod tests {
     fn exemptions_need_reasons_and_urls_no_passwords() {
         let e = load_str("policy:\n  exempt: { a: { TB001: '' } }\ndatabases:\n  m: { kind: postgres, url: 'postgres://u:hunter2@h/db' }\n").unwrap_err();
         assert!(e.contains("needs a reason") && e.contains("literal password"), "{e}");
+    }
+}
+
+impl BackupSource {
+    /// The source's name (see `name`).
+    pub fn display_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        if let Some(d) = &self.database {
+            return d.clone();
+        }
+        if let Some(v) = &self.volume {
+            return v.clone();
+        }
+        if let Some(f) = &self.files {
+            let base = std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned());
+            return base.unwrap_or_else(|| "files".into());
+        }
+        "config".into()
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match (&self.database, &self.files, &self.volume) {
+            (Some(_), _, _) => "database",
+            (_, Some(_), _) => "files",
+            (_, _, Some(_)) => "volume",
+            _ => "config",
+        }
     }
 }

@@ -17,7 +17,7 @@ mod runs;
 
 pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
 pub use redact::redact_params;
-pub use runs::{MigrationRun, ParityRun};
+pub use runs::{DrillRun, MigrationRun, ParityRun};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -73,6 +73,32 @@ const MIGRATIONS: &[&str] = &[
         detail      TEXT
     );
     CREATE INDEX migration_runs_target ON migration_runs (target, started_ms);",
+    // 3: backup runs, the table fingerprints taken with each database snapshot, and drill results
+    //    (gates ask "was there a passing drill in the last 24 h?").
+    "CREATE TABLE backup_runs (
+        run_id   TEXT PRIMARY KEY,
+        time_ms  INTEGER NOT NULL,
+        stack    TEXT NOT NULL,
+        ok       INTEGER NOT NULL,
+        report   TEXT NOT NULL
+    );
+    CREATE TABLE backup_manifests (
+        snapshot_id TEXT PRIMARY KEY,
+        source      TEXT NOT NULL,
+        time_ms     INTEGER NOT NULL,
+        manifest    TEXT NOT NULL
+    );
+    CREATE TABLE drill_runs (
+        id          INTEGER PRIMARY KEY,
+        time_ms     INTEGER NOT NULL,
+        stack       TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        snapshot_id TEXT,
+        ok          INTEGER NOT NULL,
+        rto_ms      INTEGER,
+        report      TEXT NOT NULL
+    );
+    CREATE INDEX drill_runs_source ON drill_runs (stack, source, time_ms);",
 ];
 
 /// How long a writer waits for another process's write transaction before giving up.

@@ -122,6 +122,108 @@ impl Store {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillRun {
+    pub id: i64,
+    pub time_ms: i64,
+    pub stack: String,
+    pub source: String,
+    pub snapshot_id: Option<String>,
+    pub ok: bool,
+    pub rto_ms: Option<i64>,
+}
+
+impl Store {
+    pub fn record_backup_run(
+        &mut self,
+        run_id: &str,
+        stack: &str,
+        ok: bool,
+        report: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO backup_runs (run_id, time_ms, stack, ok, report) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, now_ms(), stack, ok, report.to_string()],
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(())
+    }
+
+    /// What a database looked like when its snapshot was taken (table fingerprints), for drills.
+    pub fn record_manifest(
+        &mut self,
+        snapshot_id: &str,
+        source: &str,
+        manifest: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO backup_manifests (snapshot_id, source, time_ms, manifest) VALUES (?1, ?2, ?3, ?4)",
+                params![snapshot_id, source, now_ms(), manifest.to_string()],
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(())
+    }
+
+    pub fn manifest(&self, snapshot_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT manifest FROM backup_manifests WHERE snapshot_id = ?1", params![snapshot_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sql_err(e))?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn record_drill(
+        &mut self,
+        stack: &str,
+        source: &str,
+        snapshot_id: Option<&str>,
+        ok: bool,
+        rto_ms: Option<i64>,
+        report: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO drill_runs (time_ms, stack, source, snapshot_id, ok, rto_ms, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![now_ms(), stack, source, snapshot_id, ok, rto_ms, report.to_string()],
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The newest passing drill of `source` (any source when `None`) at or after `since_ms`.
+    pub fn last_passing_drill(
+        &self,
+        stack: &str,
+        source: Option<&str>,
+        since_ms: i64,
+    ) -> Result<Option<DrillRun>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, time_ms, stack, source, snapshot_id, ok, rto_ms FROM drill_runs
+                 WHERE stack = ?1 AND (?2 IS NULL OR source = ?2) AND ok = 1 AND time_ms >= ?3 ORDER BY time_ms DESC, id DESC LIMIT 1",
+                params![stack, source, since_ms],
+                |r| {
+                    Ok(DrillRun {
+                        id: r.get(0)?,
+                        time_ms: r.get(1)?,
+                        stack: r.get(2)?,
+                        source: r.get(3)?,
+                        snapshot_id: r.get(4)?,
+                        ok: r.get(5)?,
+                        rto_ms: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.sql_err(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +249,19 @@ mod tests {
         let id = s.begin_migration("src", "dst").unwrap();
         s.finish_migration(id, false, "restore failed").unwrap();
         assert_eq!(s.incomplete_migration("dst").unwrap().unwrap().detail.as_deref(), Some("restore failed"));
+    }
+
+    #[test]
+    fn drills_and_manifests() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.record_manifest("abc", "main", &serde_json::json!({"tables": []})).unwrap();
+        assert_eq!(s.manifest("abc").unwrap(), Some(serde_json::json!({"tables": []})));
+        assert_eq!(s.manifest("nope").unwrap(), None);
+        s.record_drill("dms", "main", Some("abc"), false, Some(10), &serde_json::json!({})).unwrap();
+        assert_eq!(s.last_passing_drill("dms", Some("main"), 0).unwrap(), None);
+        s.record_drill("dms", "main", Some("abc"), true, Some(1200), &serde_json::json!({})).unwrap();
+        let d = s.last_passing_drill("dms", None, 0).unwrap().unwrap();
+        assert_eq!((d.ok, d.rto_ms), (true, Some(1200)));
+        assert_eq!(s.last_passing_drill("dms", Some("main"), i64::MAX).unwrap(), None);
     }
 }
