@@ -40,9 +40,107 @@ pub enum Command {
     Parity(ParityArgs),
     /// Copy a database to another server (dump -> restore, streamed), then prove parity
     Migrate(MigrateArgs),
+    /// Back up the stack's sources (databases, files, volumes, config) into its restic-compatible repository
+    Backup(BackupArgs),
+    /// Restore a source from a snapshot (a database into a server, files to a path)
+    Restore(RestoreArgs),
+    /// Restore the latest snapshots into scratch servers, prove them, and measure the recovery time
+    Drill(DrillArgs),
     /// Read and verify the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    /// Sources to back up (names from backup.sources); all when none are given
+    pub sources: Vec<String>,
+    /// The stack directory
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Create the repository named in tugboat.yml
+    Init(StackDirArgs),
+    /// List snapshots (of one source, or all)
+    Snapshots(SnapshotsArgs),
+    /// Apply the keep policy: show what is kept and why, and remove the rest
+    Forget(ForgetArgs),
+    /// Verify the repository's structure, and with --read-data its content
+    Check(CheckRepoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StackDirArgs {
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    pub source: Option<String>,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Also remove the data no snapshot uses any more
+    #[arg(long)]
+    pub prune: bool,
+    /// Show what would be kept and removed, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckRepoArgs {
+    /// Read and verify every data pack
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read and verify this percentage of the data packs
+    #[arg(long, value_name = "PERCENT")]
+    pub read_data_subset: Option<f64>,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The source to restore (a name from backup.sources)
+    pub source: String,
+    /// The snapshot (default: the latest of this source)
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// Where to: a database URL or name, `scratch`, or a directory for file sources (default: where it came from)
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Overwrite a target that already holds data
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Sources to drill; all when none are given
+    pub sources: Vec<String>,
+    /// Also compare live and restored row by row
+    #[arg(long)]
+    pub deep: bool,
+    /// Drill this snapshot instead of each source's latest
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

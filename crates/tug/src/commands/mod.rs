@@ -1,12 +1,15 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
 mod audit;
+mod backup;
 mod check;
 mod config;
 mod diff_env;
+mod drill;
 mod init;
 mod migrate;
 mod parity;
+mod restore;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +29,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::DiffEnv(args) => diff_env::run(g, args),
         Command::Parity(args) => parity::run(g, args),
         Command::Migrate(args) => migrate::run(g, args),
+        Command::Backup(args) => backup::run(g, args),
+        Command::Restore(args) => restore::run(g, args),
+        Command::Drill(args) => drill::run(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),
     }
 }

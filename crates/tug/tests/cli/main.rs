@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod backups;
 mod compose_parity;
 mod containers;
 mod databases;

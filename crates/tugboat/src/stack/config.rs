@@ -246,6 +246,35 @@ fn validate(config: &TugboatConfig, root: &Node) -> Result<(), ConfigError> {
     ConfigError::collect(errors)
 }
 
+impl BackupSource {
+    /// The source's name (see `name`).
+    pub fn display_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        if let Some(d) = &self.database {
+            return d.clone();
+        }
+        if let Some(v) = &self.volume {
+            return v.clone();
+        }
+        if let Some(f) = &self.files {
+            let base = std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned());
+            return base.unwrap_or_else(|| "files".into());
+        }
+        "config".into()
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match (&self.database, &self.files, &self.volume) {
+            (Some(_), _, _) => "database",
+            (_, Some(_), _) => "files",
+            (_, _, Some(_)) => "volume",
+            _ => "config",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,34 +314,5 @@ mod tests {
     fn exemptions_need_reasons_and_urls_no_passwords() {
         let e = load_str("policy:\n  exempt: { a: { TB001: '' } }\ndatabases:\n  m: { kind: postgres, url: 'postgres://u:hunter2@h/db' }\n").unwrap_err();
         assert!(e.contains("needs a reason") && e.contains("literal password"), "{e}");
-    }
-}
-
-impl BackupSource {
-    /// The source's name (see `name`).
-    pub fn display_name(&self) -> String {
-        if let Some(n) = &self.name {
-            return n.clone();
-        }
-        if let Some(d) = &self.database {
-            return d.clone();
-        }
-        if let Some(v) = &self.volume {
-            return v.clone();
-        }
-        if let Some(f) = &self.files {
-            let base = std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned());
-            return base.unwrap_or_else(|| "files".into());
-        }
-        "config".into()
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match (&self.database, &self.files, &self.volume) {
-            (Some(_), _, _) => "database",
-            (_, Some(_), _) => "files",
-            (_, _, Some(_)) => "volume",
-            _ => "config",
-        }
     }
 }

@@ -1,0 +1,288 @@
+//! `tug backup`: every configured source into its own snapshot, each source independent of the others.
+//!
+//! A database is dumped with its native tool straight into the repository (no temporary file); while the
+//! dump runs, a second session inside a consistent read transaction records each table's row count and
+//! row-hash sum — the snapshot's *manifest* — which the drill later compares the restored copy against.
+//! (PostgreSQL shares one exported snapshot between both, so the manifest is exact; MariaDB cannot share
+//! a snapshot, so its manifest is taken at the same moment in a transaction of its own.)
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+use tugboat::db::{self, Endpoint, Engine, Session};
+use tugboat::migrate::{dump_command, dump_file_name};
+use tugboat::parity::{fingerprints, TableFingerprint};
+use tugboat::stack::config::BackupSource;
+use tugboat::stack::Stack;
+
+use crate::repo::{Repo, SnapshotInfo, SnapshotMeta};
+
+/// A source, resolved from `tugboat.yml`, ready to run.
+#[derive(Debug)]
+pub struct PlannedSource {
+    pub name: String,
+    pub kind: &'static str,
+    pub what: Planned,
+}
+
+#[derive(Debug)]
+pub enum Planned {
+    Database(Endpoint),
+    Paths {
+        paths: Vec<PathBuf>,
+        excludes: Vec<String>,
+    },
+    /// Resolving failed (an unset password variable, a stopped container); the run reports it as failed.
+    Unresolved(String),
+}
+
+/// What one source did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceOutcome {
+    pub name: String,
+    pub kind: String,
+    pub ok: bool,
+    pub snapshot: Option<SnapshotInfo>,
+    pub error: Option<String>,
+    /// The dump tool's version, for database sources.
+    pub tool: Option<String>,
+    /// Table fingerprints recorded with the snapshot (database sources).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub manifest: Vec<TableFingerprint>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupRun {
+    pub run_id: String,
+    pub stack: String,
+    pub ok: bool,
+    pub sources: Vec<SourceOutcome>,
+    pub duration_ms: u64,
+}
+
+/// Resolves the sources to back up: all of `backup.sources`, or those named in `only`.
+pub fn plan(stack: &Stack, only: &[String]) -> Result<Vec<PlannedSource>, String> {
+    let Some(backup) = &stack.config.backup else {
+        return Err("tugboat.yml has no `backup:` section (repository, password_env, sources)".into());
+    };
+    let names: Vec<String> = backup.sources.iter().map(BackupSource::display_name).collect();
+    if let Some(unknown) = only.iter().find(|o| !names.contains(o)) {
+        return Err(format!("no backup source `{unknown}`; defined: {}", names.join(", ")));
+    }
+    Ok(backup
+        .sources
+        .iter()
+        .filter(|s| only.is_empty() || only.contains(&s.display_name()))
+        .map(|s| PlannedSource { name: s.display_name(), kind: s.kind(), what: resolve(stack, s) })
+        .collect())
+}
+
+fn resolve(stack: &Stack, s: &BackupSource) -> Planned {
+    if let Some(db) = &s.database {
+        return match db::resolve::resolve(db, Some(stack)) {
+            Ok(ep) => Planned::Database(ep),
+            Err(e) => Planned::Unresolved(e.to_string()),
+        };
+    }
+    if let Some(files) = &s.files {
+        // Absolute and clean, so the snapshot records the path the files really live at.
+        let dir = std::path::absolute(&stack.dir).unwrap_or_else(|_| stack.dir.clone());
+        let path = PathBuf::from(tugboat::stack::normalize::resolve_path(files, &dir));
+        return Planned::Paths { paths: vec![path], excludes: s.exclude.clone() };
+    }
+    if let Some(volume) = &s.volume {
+        return match volume_path(stack, volume) {
+            Ok(p) => Planned::Paths { paths: vec![p], excludes: s.exclude.clone() },
+            Err(e) => Planned::Unresolved(e),
+        };
+    }
+    // The stack's configuration: tugboat.yml, the compose files and the env template; `.env` only on request.
+    let mut paths: Vec<PathBuf> = stack.config_file.iter().map(|(p, _)| p.clone()).collect();
+    paths.extend(stack.compose_files().iter().cloned());
+    paths.extend(stack.env_template.iter().map(|(p, _)| p.clone()));
+    if s.include_env {
+        paths.extend(stack.dotenv.iter().map(|(p, _)| p.clone()));
+    }
+    let dir = std::path::absolute(&stack.dir).unwrap_or_else(|_| stack.dir.clone());
+    let paths = paths
+        .into_iter()
+        .map(|p| PathBuf::from(tugboat::stack::normalize::resolve_path(&p.display().to_string(), &dir)))
+        .collect();
+    Planned::Paths { paths, excludes: s.exclude.clone() }
+}
+
+/// A Docker volume's directory on this host: the name as given, or as Compose names it (`project_name`).
+fn volume_path(stack: &Stack, volume: &str) -> Result<PathBuf, String> {
+    let project = stack.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_lowercase()));
+    let candidates =
+        [Some(volume.to_string()), project.map(|p| format!("{p}_{volume}")), Some(format!("{}_{volume}", stack.name))];
+    for name in candidates.into_iter().flatten() {
+        let out =
+            std::process::Command::new("docker").args(["volume", "inspect", "-f", "{{.Mountpoint}}", &name]).output();
+        if let Ok(out) = out {
+            if out.status.success() {
+                return Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+            }
+        }
+    }
+    Err(format!("no Docker volume `{volume}` on this host (docker volume ls lists them)"))
+}
+
+/// A run id: the start time in milliseconds, hex — short, sortable, unique per stack in practice.
+pub fn new_run_id() -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    format!("{ms:x}")
+}
+
+/// Progress callbacks: which source is running and how many bytes it has read.
+pub trait Progress: Sync {
+    fn source_started(&self, _name: &str) {}
+    fn bytes(&self, _name: &str, _bytes: u64) {}
+    fn source_finished(&self, _outcome: &SourceOutcome) {}
+}
+
+impl Progress for () {}
+
+/// Runs every source; one failing never stops the others.
+pub fn run(
+    repo: &Repo,
+    stack: &Stack,
+    sources: Vec<PlannedSource>,
+    run_id: &str,
+    progress: &dyn Progress,
+) -> BackupRun {
+    let started = Instant::now();
+    let host = tugboat::store::current_actor().split('@').nth(1).unwrap_or("unknown").to_string();
+    let mut outcomes = Vec::new();
+    for source in sources {
+        progress.source_started(&source.name);
+        let began = Instant::now();
+        let mut outcome = SourceOutcome {
+            name: source.name.clone(),
+            kind: source.kind.to_string(),
+            ok: false,
+            snapshot: None,
+            error: None,
+            tool: None,
+            manifest: Vec::new(),
+            duration_ms: 0,
+        };
+        let mut meta = SnapshotMeta {
+            tags: vec![
+                "tugboat".into(),
+                format!("stack={}", stack.name),
+                format!("source={}", source.name),
+                format!("kind={}", source.kind),
+                format!("run={run_id}"),
+            ],
+            host: host.clone(),
+            label: format!("{}/{}", stack.name, source.name),
+            description: None,
+        };
+        let bytes = |n: u64| progress.bytes(&source.name, n);
+        let result = match &source.what {
+            Planned::Unresolved(e) => Err(e.clone()),
+            Planned::Paths { paths, excludes } => {
+                repo.backup_paths(paths, excludes, &meta, &bytes).map_err(|e| e.to_string())
+            }
+            Planned::Database(ep) => {
+                meta.tags.push(format!("engine={}", ep.engine.name()));
+                meta.tags.push(format!("database={}", ep.database));
+                backup_database(repo, ep, &mut meta, &bytes).map(|(snap, tool, manifest)| {
+                    outcome.tool = Some(tool);
+                    outcome.manifest = manifest;
+                    snap
+                })
+            }
+        };
+        match result {
+            Ok(snap) => {
+                outcome.ok = true;
+                outcome.snapshot = Some(snap);
+            }
+            Err(e) => outcome.error = Some(e),
+        }
+        outcome.duration_ms = began.elapsed().as_millis() as u64;
+        progress.source_finished(&outcome);
+        outcomes.push(outcome);
+    }
+    BackupRun {
+        run_id: run_id.to_string(),
+        stack: stack.name.clone(),
+        ok: outcomes.iter().all(|o| o.ok),
+        sources: outcomes,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Dump + manifest. Returns the snapshot, the dump tool's version and the manifest.
+fn backup_database(
+    repo: &Repo,
+    ep: &Endpoint,
+    meta: &mut SnapshotMeta,
+    bytes: &(dyn Fn(u64) + Sync),
+) -> Result<(SnapshotInfo, String, Vec<TableFingerprint>), String> {
+    let tool = dump_tool_version(ep).map_err(|e| e.to_string())?;
+    meta.tags.push(format!("tool={}", tool_tag(&tool)));
+    // The manifest session: a consistent read view held while the dump runs.
+    let mut session = Session::connect(ep).map_err(|e| e.to_string())?;
+    let mut extra: Vec<String> = Vec::new();
+    match ep.engine {
+        Engine::Postgres => {
+            session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").map_err(|e| e.to_string())?;
+            let id = session.query_value("SELECT pg_export_snapshot()").map_err(|e| e.to_string())?.unwrap_or_default();
+            extra.push(format!("--snapshot={id}"));
+        }
+        Engine::Mariadb => {
+            session.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").map_err(|e| e.to_string())?
+        }
+    }
+    let extra_refs: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let cmd = dump_command(ep, &extra_refs).map_err(|e| e.to_string())?;
+    let file = dump_file_name(ep);
+    let meta_for_backup =
+        SnapshotMeta { tags: meta.tags.clone(), host: meta.host.clone(), label: meta.label.clone(), description: None };
+    let (snapshot, manifest) = std::thread::scope(|s| {
+        let backup = s.spawn(|| repo.backup_command(cmd, &file, &meta_for_backup, bytes).map_err(|e| e.to_string()));
+        let manifest = fingerprints(&mut session, true).map_err(|e| format!("recording table fingerprints: {e}"));
+        (backup.join().unwrap_or_else(|_| Err("the backup thread panicked".into())), manifest)
+    });
+    let snapshot = snapshot?;
+    Ok((snapshot, tool, manifest?))
+}
+
+/// `mariadb-dump --version` / `pg_dump --version`, first line (through `docker exec` for containers).
+pub fn dump_tool_version(ep: &Endpoint) -> Result<String, db::DbError> {
+    let tool = if ep.engine == Engine::Mariadb { "mariadb-dump" } else { "pg_dump" };
+    let mut cmd = db::session::client_command(ep, tool, &["--version"])?;
+    let out = cmd.output().map_err(db::DbError::io(format!("running {tool} --version")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().next().unwrap_or(tool).trim().to_string())
+}
+
+/// `mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu` -> `mariadb-dump-10.11.19-MariaDB`;
+/// `pg_dump (PostgreSQL) 15.18` -> `pg_dump-15.18` (restic tags hold no spaces or commas).
+pub fn tool_tag(version_line: &str) -> String {
+    let name = version_line.split_whitespace().next().unwrap_or("dump");
+    let version = version_line
+        .split("Distrib ")
+        .nth(1)
+        .and_then(|v| v.split([',', ' ']).next())
+        .or_else(|| version_line.split_whitespace().last())
+        .unwrap_or("unknown");
+    format!("{name}-{version}").replace([',', ' '], "_")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tool_tags() {
+        assert_eq!(
+            super::tool_tag("mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)"),
+            "mariadb-dump-10.11.19-MariaDB"
+        );
+        assert_eq!(super::tool_tag("pg_dump (PostgreSQL) 15.18"), "pg_dump-15.18");
+    }
+}
