@@ -27,7 +27,8 @@ pub fn repo_config(stack: &Stack) -> anyhow::Result<RepoConfig> {
     let location = if backup.repository.contains(':') && !backup.repository.starts_with('/') {
         backup.repository.clone()
     } else {
-        stack.dir.join(&backup.repository).display().to_string()
+        let dir = std::path::absolute(&stack.dir).unwrap_or_else(|_| stack.dir.clone());
+        tugboat::stack::normalize::resolve_path(&backup.repository, &dir)
     };
     let password = match (&backup.password_env, &backup.password_file) {
         (Some(var), _) => stack
