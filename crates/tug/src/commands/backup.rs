@@ -144,7 +144,7 @@ fn print_run(sources: &[SourceOutcome], duration_ms: u64) {
             .snapshot
             .as_ref()
             .and_then(|x| x.summary.as_ref())
-            .map(|m| (human(m.bytes_total), human(m.bytes_added)))
+            .map(|m| (crate::render::human_bytes(m.bytes_total), crate::render::human_bytes(m.bytes_added)))
             .unwrap_or_default();
         let result = if s.ok { paint(OK, "ok      ") } else { paint(HIGH, "failed  ") };
         let snap = s.snapshot.as_ref().map(|x| x.short_id.clone()).unwrap_or_default();
@@ -170,15 +170,6 @@ fn print_run(sources: &[SourceOutcome], duration_ms: u64) {
     );
 }
 
-pub fn human(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
-}
-
 fn snapshots(g: &Global, dir: &std::path::Path, source: Option<&str>) -> anyhow::Result<Exit> {
     let stack = load(dir, g)?;
     let repo = open_repo(&stack)?;
@@ -194,7 +185,7 @@ fn snapshots(g: &Global, dir: &std::path::Path, source: Option<&str>) -> anyhow:
     let mut out = anstream::stdout();
     for s in &list {
         let source = s.tags.iter().find_map(|t| t.strip_prefix("source=")).unwrap_or("-");
-        let size = s.summary.as_ref().map(|m| human(m.bytes_total)).unwrap_or_default();
+        let size = s.summary.as_ref().map(|m| crate::render::human_bytes(m.bytes_total)).unwrap_or_default();
         let _ = writeln!(out, "{}  {}  {source:<16} {size:>10}  {}", s.short_id, s.time, paint(DIM, &s.tags.join(",")));
     }
     if list.is_empty() {

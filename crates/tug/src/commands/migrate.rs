@@ -102,7 +102,7 @@ pub fn run(g: &Global, args: &MigrateArgs) -> anyhow::Result<Exit> {
         let mut out = anstream::stdout();
         let secs = copied.duration_ms as f64 / 1000.0;
         let rate = copied.bytes as f64 / 1_048_576.0 / secs.max(0.001);
-        let _ = writeln!(out, "copied {} in {secs:.1}s ({rate:.1} MiB/s)\n", human_bytes(copied.bytes));
+        let _ = writeln!(out, "copied {} in {secs:.1}s ({rate:.1} MiB/s)\n", crate::render::human_bytes(copied.bytes));
         render::parity::print(&report);
         if scratch.is_some() {
             let _ = writeln!(out, "{}", style::paint(style::DIM, "rehearsal: the scratch server is removed now"));
@@ -132,13 +132,4 @@ fn print_plan(plan: &migrate::Plan) {
 
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(300).collect()
-}
-
-fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
 }

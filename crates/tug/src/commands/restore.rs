@@ -73,7 +73,7 @@ pub fn run(g: &Global, args: &RestoreArgs) -> anyhow::Result<Exit> {
             format!(
                 "restored snapshot {} ({} of {file}) into {target} in {:.1}s",
                 snapshot.short_id,
-                super::backup::human(bytes),
+                crate::render::human_bytes(bytes),
                 started.elapsed().as_secs_f64()
             )
         })
@@ -94,7 +94,7 @@ pub fn run(g: &Global, args: &RestoreArgs) -> anyhow::Result<Exit> {
                 format!(
                     "restored snapshot {} ({}) to {}",
                     snapshot.short_id,
-                    super::backup::human(bytes),
+                    crate::render::human_bytes(bytes),
                     dest.display()
                 )
             })
