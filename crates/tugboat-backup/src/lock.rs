@@ -171,12 +171,16 @@ pub(crate) struct Crypto {
 }
 
 impl Crypto {
-    pub fn new(encrypt: &[u8], k: &[u8], r: &[u8]) -> Crypto {
+    /// `None` when the parts do not have restic's sizes (32, 16 and 16 bytes).
+    pub fn new(encrypt: &[u8], k: &[u8], r: &[u8]) -> Option<Crypto> {
+        if encrypt.len() != 32 || k.len() != 16 || r.len() != 16 {
+            return None;
+        }
         let mut key = aes256ctr_poly1305aes::Key::default();
         key[0..32].copy_from_slice(encrypt);
         key[32..48].copy_from_slice(k);
         key[48..64].copy_from_slice(r);
-        Crypto { cipher: Aes256CtrPoly1305Aes::new(&key) }
+        Some(Crypto { cipher: Aes256CtrPoly1305Aes::new(&key) })
     }
 
     pub fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
@@ -372,7 +376,8 @@ mod tests {
 
     #[test]
     fn crypto_round_trip_and_tamper() {
-        let c = Crypto::new(&[1; 32], &[2; 16], &[3; 16]);
+        let c = Crypto::new(&[1; 32], &[2; 16], &[3; 16]).unwrap();
+        assert!(Crypto::new(&[1; 31], &[2; 16], &[3; 16]).is_none());
         let enc = c.encrypt(b"{\"a\":1}");
         assert_eq!(c.decrypt(&enc).as_deref(), Some(&b"{\"a\":1}"[..]));
         let mut bad = enc.clone();
@@ -414,7 +419,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn LockStore> = Arc::new(LocalLocks { dir: dir.path().join("locks") });
         let local = LocalLocks { dir: dir.path().join("locks") };
-        let crypto = Arc::new(Crypto::new(&[7; 32], &[8; 16], &[9; 16]));
+        let crypto = Arc::new(Crypto::new(&[7; 32], &[8; 16], &[9; 16]).unwrap());
         let dead = 4_194_304 + 23;
 
         // a lock of a dead process on this host is removed, whatever its age

@@ -317,17 +317,13 @@ impl Repo {
         base: Arc<dyn WriteBackend>,
         locks: Arc<dyn LockStore>,
         key: MasterKey,
-    ) -> Repo {
-        let crypto = Arc::new(Crypto::new(&key.encrypt, &key.mac.k, &key.mac.r));
-        Repo {
-            location: display_location(&cfg.location),
-            place,
-            base,
-            key,
-            password: cfg.password.clone(),
-            locks,
-            crypto,
-        }
+    ) -> Result<Repo, BackupError> {
+        let location = display_location(&cfg.location);
+        let crypto = Crypto::new(&key.encrypt, &key.mac.k, &key.mac.r).ok_or_else(|| BackupError::Repository {
+            what: format!("opening {location}"),
+            message: "the master key does not have restic's format".into(),
+        })?;
+        Ok(Repo { location, place, base, key, password: cfg.password.clone(), locks, crypto: Arc::new(crypto) })
     }
 
     /// Creates a repository (format v2, zstd compression at restic's default level) with one key for the password.
@@ -355,7 +351,7 @@ impl Repo {
             .init(&Credentials::password(cfg.password.expose()), &KeyOptions::default(), &config)
             .map_err(|e| rerr("creating the repository", e))?;
         let key = repo.key();
-        Ok(Repo::from_open(cfg, place, base, locks, key))
+        Repo::from_open(cfg, place, base, locks, key)
     }
 
     /// Opens an existing repository; the password is checked against its keys.
@@ -389,7 +385,7 @@ impl Repo {
             }
         })?;
         let key = repo.key();
-        Ok(Repo::from_open(cfg, place, base, locks, key))
+        Repo::from_open(cfg, place, base, locks, key)
     }
 
     /// The location as given, with any URL password masked.
