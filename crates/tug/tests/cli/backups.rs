@@ -238,3 +238,41 @@ fn postgres_backup_and_deep_drill() {
     let drill = f.tug().args(["drill", "--deep"]).run();
     drill.success().stdout_contains("deep parity live -> restored: 1 tables equal");
 }
+
+/// A Docker volume source: the volume's directory on this host is backed up and drilled.
+#[test]
+fn docker_volume_source() {
+    let info = Command::new("docker").arg("info").output();
+    assert!(
+        matches!(&info, Ok(o) if o.status.success()),
+        "this test needs a running Docker Engine: install docker.io and start dockerd"
+    );
+    let name = format!("tug-test-vol-{}", std::process::id());
+    let created = Command::new("docker").args(["volume", "create", &name]).output().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["volume", "rm", "-f", &self.0]).output();
+        }
+    }
+    let _guard = Remove(name.clone());
+    let mount = Command::new("docker").args(["volume", "inspect", "-f", "{{.Mountpoint}}", &name]).output().unwrap();
+    let mount = std::path::PathBuf::from(String::from_utf8_lossy(&mount.stdout).trim());
+    std::fs::write(mount.join("index.json"), "{\"shards\": 3}\n").unwrap();
+
+    let f = Fixture::new();
+    f.write(
+        "tugboat.yml",
+        &format!(
+            "stack: es\nbackup:\n  repository: ./repo\n  password_env: REPO_PW\n  sources: [ {{ volume: {name} }} ]\n"
+        ),
+    );
+    f.write("compose.yaml", "services:\n  es:\n    image: es:8\n");
+    f.write(".env", &format!("REPO_PW={REPO_PW}\n"));
+    f.tug().args(["backup", "init"]).run().success();
+    f.tug().args(["backup"]).run().success().stdout_contains("1 of 1 sources backed up");
+    f.tug().args(["drill"]).run().success().stdout_contains("1 files checked, 0 differ");
+    let list = snapshots(&f);
+    assert!(tags_of(&list[0]).contains(&"kind=volume".to_string()), "{list:#?}");
+}
