@@ -100,22 +100,9 @@ pub struct ForgetPlan {
     pub remove: Vec<SnapshotInfo>,
 }
 
-/// How many snapshots to keep per group (restic's `--keep-*`). All `None` is refused: it would forget everything.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeepPolicy {
-    pub last: Option<u32>,
-    pub hourly: Option<u32>,
-    pub daily: Option<u32>,
-    pub weekly: Option<u32>,
-    pub monthly: Option<u32>,
-    pub yearly: Option<u32>,
-}
-
-impl KeepPolicy {
-    pub fn is_empty(&self) -> bool {
-        [self.last, self.hourly, self.daily, self.weekly, self.monthly, self.yearly].iter().all(Option::is_none)
-    }
-}
+/// How many snapshots to keep per group (restic's `--keep-*`): the `backup.keep` of `tugboat.yml` itself.
+/// All `None` is refused: it would forget everything.
+pub use tugboat::stack::config::Keep as KeepPolicy;
 
 /// Why a repository operation failed. Messages never contain the repository password.
 #[derive(Debug, thiserror::Error)]

@@ -196,21 +196,13 @@ fn snapshots(g: &Global, dir: &std::path::Path, source: Option<&str>) -> anyhow:
 
 fn forget(g: &Global, dir: &std::path::Path, prune: bool, dry_run: bool) -> anyhow::Result<Exit> {
     let stack = load(dir, g)?;
-    let keep = stack.config.backup.as_ref().map(|b| b.keep.clone()).unwrap_or_default();
-    if [keep.last, keep.hourly, keep.daily, keep.weekly, keep.monthly, keep.yearly].iter().all(Option::is_none) {
+    let policy: KeepPolicy = stack.config.backup.as_ref().map(|b| b.keep).unwrap_or_default();
+    if policy.is_empty() {
         return Err(UsageError(
             "backup.keep is empty: set e.g. { daily: 7, weekly: 4, monthly: 12 } before forgetting anything".into(),
         )
         .into());
     }
-    let policy = KeepPolicy {
-        last: keep.last,
-        hourly: keep.hourly,
-        daily: keep.daily,
-        weekly: keep.weekly,
-        monthly: keep.monthly,
-        yearly: keep.yearly,
-    };
     let repo = open_repo(&stack)?;
     let plan = repo.forget(&policy, "source=", dry_run, prune)?;
     let mut store = super::open_store(dir, g)?;

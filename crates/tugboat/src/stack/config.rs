@@ -96,7 +96,7 @@ pub struct BackupConfig {
     pub sources: Vec<BackupSource>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Keep {
     pub last: Option<u32>,
@@ -244,6 +244,13 @@ fn validate(config: &TugboatConfig, root: &Node) -> Result<(), ConfigError> {
         }
     }
     ConfigError::collect(errors)
+}
+
+impl Keep {
+    /// No rule at all: forgetting with it would remove everything, so it is refused.
+    pub fn is_empty(&self) -> bool {
+        [self.last, self.hourly, self.daily, self.weekly, self.monthly, self.yearly].iter().all(Option::is_none)
+    }
 }
 
 impl BackupSource {
