@@ -10,7 +10,7 @@
 summarize_statements() { # engine tug_wall_ms
   awk -F'\t' -v engine="$1" -v wall="$2" '
     function step(s) {
-      if (s ~ /^SELECT .tugboat-end-[0-9]+.$/ || s ~ /^SET /) return ""
+      if (s ~ /^SELECT .tugboat-end-[0-9]+.;?$/ || s ~ /^SET /) return ""
       if (s ~ /GROUP BY 1/) return "pass 1: bucket count + hash sum"
       if (s ~ /(MIN|min)\(/) return "key range (MIN/MAX)"
       if (s ~ /JSON_ARRAY|json_build_array/) return "pass 2: (key, md5) of differing buckets"
@@ -29,20 +29,22 @@ summarize_statements() { # engine tug_wall_ms
       ms[k, $1] += $2; total[$1] += $2; count[k]++
     }
     END {
-      printf "Server time per statement of one `tug parity` run on %s with the 10 changes present (statement log; tug wall time %.2f s):\n\n", engine, wall / 1000
-      print "| step | table | statements | bench_a | bench_b |"
+      printf "Server time per statement of one `tug parity bench_a bench_c` run (10 changes) on %s (statement log; tug wall time %.2f s):\n\n", engine, wall / 1000
+      print "| step | table | statements | bench_a | bench_c |"
       print "|---|---|---:|---:|---:|"
       for (i = 1; i <= n; i++) {
         split(order[i], p, SUBSEP)
-        printf "| %s | %s | %d | %.0f ms | %.0f ms |\n", p[1], p[2], count[order[i]], ms[order[i], "bench_a"], ms[order[i], "bench_b"]
+        printf "| %s | %s | %d | %.0f ms | %.0f ms |\n", p[1], p[2], count[order[i]], ms[order[i], "bench_a"], ms[order[i], "bench_c"]
       }
-      printf "| all logged statements | | | %.0f ms | %.0f ms |\n", total["bench_a"], total["bench_b"]
+      printf "| all logged statements | | | %.0f ms | %.0f ms |\n", total["bench_a"], total["bench_c"]
     }'
 }
 
 tug_once() { # engine -> wall ms on stdout
-  local t0; t0=$(now_ms)
-  (cd "$dir" && "$tug" parity "$(url "$1" bench_a)" "$(url "$1" bench_b)" --json >/dev/null 2>&1) || true
+  local t0
+  wait_for_idle_cpu "$1" >&2
+  t0=$(now_ms)
+  (cd "$dir" && "$tug" parity "$(url "$1" bench_a)" "$(url "$1" bench_c)" --json >/dev/null 2>&1) || true
   echo $(($(now_ms) - t0))
 }
 
@@ -56,7 +58,7 @@ probe_mariadb() {
        /^SET timestamp=/ {getline s; sub(/;$/, "", s); printf "%s\t%.3f\t%s\n", db, qt * 1000, s}' "$sl" |
     summarize_statements MariaDB "$wall" >"$dir/statements-mariadb.md"
 
-  bucket=$(grep -o 'SELECT .* FROM `orders` GROUP BY 1' "$sl" | head -1)
+  bucket=$(grep -o 'SELECT .* FROM `orders` GROUP BY 1' "$sl" | head -1 || true)
   local hash=${bucket#*", COUNT(*), SUM("}; hash=${hash%" FROM \`orders\` GROUP BY 1"}; hash=${hash%")"}
   local b=${bucket#"SELECT "}; b=${b%%", COUNT(*)"*}
   local t=${hash#"CAST(CONV(LEFT(MD5("}; t=${t%"), 15), 16, 10) AS UNSIGNED)"}
@@ -68,11 +70,20 @@ probe_mariadb() {
   probe_time mariadb "  MD5 of row text, no CONV: SUM(LENGTH(MD5(row text)))" "SELECT COUNT(*), SUM(LENGTH(MD5($t))) FROM orders"
   probe_time mariadb "  SUM(CRC32(row text)), no GROUP BY" "SELECT COUNT(*), SUM(CRC32($t)) FROM orders"
   probe_time mariadb "  GROUP BY bucket, SUM(CRC32(row text))" "SELECT $b, COUNT(*), SUM(CRC32($t)) FROM orders GROUP BY 1"
-  probe_time mariadb "  GROUP BY bucket, 64-bit SUM(CRC32(t) << 32 | CRC32C(t))" "SELECT $b, COUNT(*), SUM(CRC32($t) << 32 | CRC32C($t)) FROM orders GROUP BY 1"
+  # A slimmer row text with the same information: CONCAT_WS converts by itself and skips NULLs, and the
+  # NULL bitmap need only cover the nullable columns (the schema says which).
+  local slim="CONCAT_WS(CHAR(31), \`id\`, \`customer_id\`, \`status\`, \`amount\`, \`created_at\`, \`shipped_at\`, \`note\`, CONCAT(ISNULL(\`shipped_at\`), ISNULL(\`note\`)))"
+  probe_time mariadb "  slim row text only: SUM(LENGTH(slim text))" "SELECT COUNT(*), SUM(LENGTH($slim)) FROM orders"
+  probe_time mariadb "  GROUP BY bucket, tug's MD5 hash of the slim text" "SELECT $b, COUNT(*), SUM(CAST(CONV(LEFT(MD5($slim), 15), 16, 10) AS UNSIGNED)) FROM orders GROUP BY 1"
+  probe_time mariadb "  GROUP BY bucket, SUM(CRC32(slim text))" "SELECT $b, COUNT(*), SUM(CRC32($slim)) FROM orders GROUP BY 1"
+  probe_time mariadb "  GROUP BY bucket, 64-bit SUM(CRC32(slim) << 32 \\| CRC32C(slim))" "SELECT $b, COUNT(*), SUM(CRC32($slim) << 32 | CRC32C($slim)) FROM orders GROUP BY 1"
   probe_time mariadb "database's hashed scan: SUM(CRC32(CONCAT_WS('#', cols)))" "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('#', ${maria_cols[orders]}))) FROM orders"
   { echo "MariaDB: EXPLAIN of tug's pass-1 bucket query on orders"
     maria -t --column-names bench_a -e "EXPLAIN $bucket" 2>&1
-    echo "The query (first 700 characters):"; echo "$bucket" | cut -c1-700; } >"$dir/probe-mariadb-explain.txt"
+    echo "The query (first 700 characters):"; echo "$bucket" | cut -c1-700
+    local fetch; fetch=$(grep -o 'SELECT JSON_ARRAY[^;]* FROM `orders` WHERE [^;]*' "$sl" | head -1 || true)
+    echo; echo "EXPLAIN of tug's pass-2 query on orders:"
+    maria -t --column-names bench_a -e "EXPLAIN $fetch" 2>&1; } >"$dir/probe-mariadb-explain.txt"
 }
 
 probe_postgres() {
@@ -88,7 +99,7 @@ probe_postgres() {
   tail -n +"$mark" "$dir/pg.log" | sed -n 's/^\([^ ]*\) LOG:  duration: \([0-9.]*\) ms  statement: \(.*\)$/\1\t\2\t\3/p' |
     summarize_statements PostgreSQL "$wall" >"$dir/statements-postgres.md"
 
-  bucket=$(tail -n +"$mark" "$dir/pg.log" | grep -o 'SELECT .* FROM "orders" GROUP BY 1' | head -1)
+  bucket=$(tail -n +"$mark" "$dir/pg.log" | grep -o 'SELECT .* FROM "orders" GROUP BY 1' | head -1 || true)
   local hash=${bucket#*", COUNT(*), SUM("}; hash=${hash%' FROM "orders" GROUP BY 1'}; hash=${hash%")"}
   local b=${bucket#"SELECT "}; b=${b%%", COUNT(*)"*}
   local t=${hash#"('x' || left(md5("}; t=${t%"), 15))::bit(60)::bigint"}
@@ -101,15 +112,36 @@ probe_postgres() {
   probe_time postgres "  row text only: SUM(length(row text))" "SELECT COUNT(*), SUM(length($t)) FROM orders"
   probe_time postgres "  md5 of row text, no bit conversion: SUM(length(md5(row text)))" "SELECT COUNT(*), SUM(length(md5($t))) FROM orders"
   probe_time postgres "  GROUP BY bucket, 64-bit SUM(hashtextextended(row text, 0))" "SELECT $b, COUNT(*), SUM(hashtextextended($t, 0)) FROM orders GROUP BY 1"
+  local slim='concat_ws(chr(31), "id", "customer_id", "status", "amount", "created_at", "shipped_at", "note", concat(("shipped_at" IS NULL)::int, ("note" IS NULL)::int))'
+  probe_time postgres "  slim row text only: SUM(length(slim text))" "SELECT COUNT(*), SUM(length($slim)) FROM orders"
+  probe_time postgres "  GROUP BY bucket, tug's md5 hash of the slim text" "SELECT $b, COUNT(*), SUM(('x' || left(md5($slim), 15))::bit(60)::bigint) FROM orders GROUP BY 1"
+  probe_time postgres "  GROUP BY bucket, 64-bit SUM(hashtextextended(slim text, 0))" "SELECT $b, COUNT(*), SUM(hashtextextended($slim, 0)) FROM orders GROUP BY 1"
+  probe_time postgres "  the same, SET work_mem = '64MB'" "SET work_mem = '64MB'; SELECT $b, COUNT(*), SUM(hashtextextended($slim, 0)) FROM orders GROUP BY 1"
   probe_time postgres "database's hashed scan: sum(hashtext(t::text))" "SELECT count(*), sum(hashtext(orders::text)::bigint) FROM orders"
+  local range fetch
+  range=$(tail -n +"$mark" "$dir/pg.log" | grep -o 'SELECT MIN([^;]* FROM "orders"' | head -1 || true)
+  fetch=$(tail -n +"$mark" "$dir/pg.log" | grep -o 'SELECT json_build_array[^;]* FROM "orders" WHERE [^;]*' | head -1 || true)
   { echo "PostgreSQL: EXPLAIN ANALYZE of tug's pass-1 bucket query on orders"
-    pg -d bench_a -c "EXPLAIN (ANALYZE, COSTS OFF) $bucket" 2>&1
-    echo "The query (first 700 characters):"; echo "$bucket" | cut -c1-700; } >"$dir/probe-postgres-explain.txt"
+    pg -d bench_a -c "EXPLAIN (ANALYZE) $bucket" 2>&1 | sed 's/^\(.\{150\}\).*/\1…/' 
+    echo "The query (first 700 characters):"; echo "$bucket" | cut -c1-700
+    echo; echo "EXPLAIN ANALYZE of tug's key-range query on orders: $range"
+    pg -d bench_a -c "EXPLAIN (ANALYZE, COSTS OFF) $range" 2>&1
+    echo; echo "EXPLAIN ANALYZE of tug's pass-2 query on orders (first 300 characters: $(echo "$fetch" | cut -c1-300)…)"
+    pg -d bench_a -c "EXPLAIN (ANALYZE, COSTS OFF) $fetch" 2>&1 | grep -v '^ *Filter: '
+    echo; echo "The same two without the ::bigint cast on the key:"
+    pg -d bench_a -c "EXPLAIN (ANALYZE, COSTS OFF) ${range//::bigint/}" 2>&1
+    pg -d bench_a -c "EXPLAIN (ANALYZE, COSTS OFF) ${fetch//\"id\"::bigint/\"id\"}" 2>&1 | grep -v -e '^ *Filter: ' -e '^ *Recheck Cond: ' -e '^ *Index Cond: '
+  } >"$dir/probe-postgres-explain.txt"
+  probe_time postgres "tug's key-range query (MIN/MAX of \"id\"::bigint)" "$range"
+  probe_time postgres "  the same without ::bigint (index endpoints)" "${range//::bigint/}"
+  probe_time postgres "tug's pass-2 query (key ranges on \"id\"::bigint)" "$fetch"
+  probe_time postgres "  the same without ::bigint on the key (index range scans)" "${fetch//\"id\"::bigint/\"id\"}"
 }
 
-probe_time() { # engine label sql: median of $runs on bench_a
+probe_time() { # engine label sql: median of $runs on bench_a, started when the machine is otherwise idle
   local e=$1 label=$2 sql=$3 i t0 ms=()
   [ -n "$sql" ] || { echo "| $e | $label | (statement not found in the server log) |" >>"$dir/probe.md"; return; }
+  wait_for_idle_cpu "$e"
   for i in $(seq 1 "$runs"); do
     t0=$(now_ms)
     run_sql "$e" bench_a "$sql" >/dev/null 2>"$dir/probe.err" || { echo "| $e | $label | failed: $(head -c 200 "$dir/probe.err") |" >>"$dir/probe.md"; return; }
