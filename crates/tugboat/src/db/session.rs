@@ -148,6 +148,10 @@ impl Session {
             Engine::Postgres => "SHOW server_version",
         };
         session.server_version = session.query_value(version_sql)?.unwrap_or_default();
+        if ep.engine == Engine::Postgres {
+            // Parity groups a whole table into buckets; with the default 4 MB the sort spills to disk.
+            session.execute("SET work_mem = '64MB'")?;
+        }
         Ok(session)
     }
 

@@ -365,8 +365,10 @@ fn compare_table(
     }
     let cond = options.where_clause.as_deref().map(|w| format!("({w})"));
 
+    let native = src.engine() == tgt.engine();
     let side = |engine: Engine, t: &Table, cols: Vec<&Column>| Side {
         engine,
+        native,
         table: quote_ident(engine, &t.name),
         key: t.primary_key.clone(),
         columns: cols.into_iter().cloned().collect(),
@@ -453,6 +455,8 @@ fn compare_table(
 /// What one side needs to build its queries.
 struct Side {
     engine: Engine,
+    /// Both sides are the same engine: hash with its native functions (see `sql::native_row_hash`).
+    native: bool,
     table: String,
     key: Vec<String>,
     columns: Vec<Column>,
@@ -466,6 +470,24 @@ impl Side {
     fn key_col(&self) -> String {
         quote_ident(self.engine, self.key.first().map(String::as_str).unwrap_or(""))
     }
+    /// The per-row hash as a summable number (pass 1).
+    fn row_hash_number(&self) -> String {
+        if self.native {
+            sql::native_row_hash(self.engine, &self.cols())
+        } else {
+            sql::row_hash_number(self.engine, &self.cols())
+        }
+    }
+
+    /// The per-row hash as compared in pass 2.
+    fn row_hash(&self) -> String {
+        if self.native {
+            sql::native_row_hash(self.engine, &self.cols())
+        } else {
+            sql::row_md5(self.engine, &self.cols())
+        }
+    }
+
     fn key_as_int(&self) -> String {
         match self.engine {
             Engine::Mariadb => self.key_col(),
@@ -497,7 +519,8 @@ fn count(s: &mut Session, side: &Side, cond: Option<&str>) -> Result<u64, DbErro
 }
 
 fn key_range(s: &mut Session, side: &Side, cond: Option<&str>) -> Result<Option<(i64, i64)>, DbError> {
-    let k = side.key_as_int();
+    // The bare column, so both engines answer MIN/MAX from the primary key's index.
+    let k = side.key_col();
     let sql = format!("SELECT MIN({k}), MAX({k}) FROM {}{}", side.table, where_sql(&[cond.map(str::to_string)]));
     let row = s.query(&sql)?.into_iter().next().unwrap_or_default();
     let num = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse::<i64>().ok());
@@ -523,7 +546,7 @@ fn bucket_sums(s: &mut Session, side: &Side, plan: &BucketPlan, cond: Option<&st
     let sql = format!(
         "SELECT {b}, COUNT(*), SUM({h}) FROM {t}{w} GROUP BY 1",
         b = bucket_expr(side, plan),
-        h = sql::row_hash_number(side.engine, &side.cols()),
+        h = side.row_hash_number(),
         t = side.table,
         w = where_sql(&[cond.map(str::to_string)])
     );
@@ -548,7 +571,7 @@ fn fetch_rows(
     let filter = match plan {
         BucketPlan::Ranges { lo, width } => {
             // Contiguous buckets become one range, read through the key's index.
-            let k = side.key_as_int();
+            let k = side.key_col();
             let mut ranges: Vec<(i64, i64)> = Vec::new();
             for id in ids {
                 let start = lo.saturating_add(id.saturating_mul(*width as i64));
@@ -577,7 +600,7 @@ fn fetch_rows(
     };
     let sql = format!(
         "SELECT {label}, {h} FROM {t}{w}",
-        h = sql::row_md5(side.engine, &side.cols()),
+        h = side.row_hash(),
         t = side.table,
         w = where_sql(&[Some(filter), cond.map(str::to_string)])
     );

@@ -88,3 +88,45 @@ pub fn integer_div(engine: Engine, expr: &str, width: u64) -> String {
         Engine::Postgres => format!("(({expr}) / {width})"),
     }
 }
+
+/// Same-engine comparisons need no common text form, so they hash with the engine's own fast functions over a
+/// lean row text (bare columns; NULL flags only for nullable columns): two CRC32s on MariaDB, `hashtextextended`
+/// (64 bits) on PostgreSQL — several times cheaper than MD5 over cast text.
+pub fn native_row_text(engine: Engine, columns: &[&Column]) -> String {
+    let q = |c: &Column| quote_ident(engine, &c.name);
+    let values: Vec<String> = columns.iter().map(|c| q(c)).collect();
+    let nullable: Vec<&&Column> = columns.iter().filter(|c| c.nullable).collect();
+    match engine {
+        Engine::Mariadb => {
+            let flags = if nullable.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", CONCAT({})",
+                    nullable.iter().map(|c| format!("ISNULL({})", q(c))).collect::<Vec<_>>().join(", ")
+                )
+            };
+            format!("CONCAT_WS(CHAR(31), {}{flags})", values.join(", "))
+        }
+        Engine::Postgres => {
+            let flags = if nullable.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", concat({})",
+                    nullable.iter().map(|c| format!("({} IS NULL)::int", q(c))).collect::<Vec<_>>().join(", ")
+                )
+            };
+            format!("concat_ws(chr(31), {}{flags})", values.join(", "))
+        }
+    }
+}
+
+/// A 64-bit row hash from the engine's native functions, as a summable number.
+pub fn native_row_hash(engine: Engine, columns: &[&Column]) -> String {
+    let text = native_row_text(engine, columns);
+    match engine {
+        Engine::Mariadb => format!("(CRC32({text}) * 4294967296 + CRC32(CONCAT({text}, '#')))"),
+        Engine::Postgres => format!("hashtextextended({text}, 0)"),
+    }
+}
