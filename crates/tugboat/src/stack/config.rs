@@ -203,43 +203,22 @@ fn validate(config: &TugboatConfig, root: &Node) -> Result<(), ConfigError> {
         }
     }
     if let Some(backup) = &config.backup {
+        let items = root.get_path(&["backup", "sources"]).and_then(|n| n.as_seq()).unwrap_or(&[]);
         let mut seen = std::collections::BTreeSet::new();
         for (i, s) in backup.sources.iter().enumerate() {
+            let span = items.get(i).map(|n| n.span.clone()).unwrap_or(root.span.clone());
+            let mut fail = |key: &str, message: String| {
+                errors.push(ConfigError::at(Location::new(span.clone(), format!("backup.sources[{i}]{key}")), message));
+            };
             if !seen.insert(s.display_name()) {
-                let node =
-                    root.get_path(&["backup", "sources"]).and_then(|n| n.as_seq()).and_then(|items| items.get(i));
-                errors.push(ConfigError::at(
-                    Location::new(
-                        node.map(|n| n.span.clone()).unwrap_or(root.span.clone()),
-                        format!("backup.sources[{i}]"),
-                    ),
-                    format!("two backup sources are called `{}`: give one a `name:`", s.display_name()),
-                ));
+                fail("", format!("two backup sources are called `{}`: give one a `name:`", s.display_name()));
             }
             let kinds = [s.database.is_some(), s.files.is_some(), s.volume.is_some(), s.config.is_some()];
             if kinds.iter().filter(|k| **k).count() != 1 {
-                let node =
-                    root.get_path(&["backup", "sources"]).and_then(|n| n.as_seq()).and_then(|items| items.get(i));
-                errors.push(ConfigError::at(
-                    Location::new(
-                        node.map(|n| n.span.clone()).unwrap_or(root.span.clone()),
-                        format!("backup.sources[{i}]"),
-                    ),
-                    "a backup source needs exactly one of `database`, `files`, `volume` or `config`",
-                ));
+                fail("", "a backup source needs exactly one of `database`, `files`, `volume` or `config`".into());
             }
-            if let Some(db) = &s.database {
-                if !config.databases.contains_key(db) {
-                    let node =
-                        root.get_path(&["backup", "sources"]).and_then(|n| n.as_seq()).and_then(|items| items.get(i));
-                    errors.push(ConfigError::at(
-                        Location::new(
-                            node.map(|n| n.span.clone()).unwrap_or(root.span.clone()),
-                            format!("backup.sources[{i}].database"),
-                        ),
-                        format!("unknown database `{db}`; define it under `databases:`"),
-                    ));
-                }
+            if let Some(db) = s.database.as_ref().filter(|db| !config.databases.contains_key(*db)) {
+                fail(".database", format!("unknown database `{db}`; define it under `databases:`"));
             }
         }
     }
