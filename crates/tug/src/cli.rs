@@ -46,6 +46,10 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Restore the latest snapshots into scratch servers, prove them, and measure the recovery time
     Drill(DrillArgs),
+    /// Run a suite of checks from tugboat.yml once (HTTP, TCP, TLS, DNS, SQL, container, host, GPU)
+    Smoke(SmokeArgs),
+    /// Run the checks on their intervals, raise alerts, serve a status page and /metrics
+    Watch(WatchArgs),
     /// Read and verify the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -127,6 +131,35 @@ pub struct RestoreArgs {
     pub force: bool,
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// The suite under `checks:` (default `smoke`, or the only suite)
+    pub suite: Option<String>,
+    /// How many checks run at once
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Address of the status page and /metrics (default: watch.listen, else 127.0.0.1:9925)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Log lines as text or JSON
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@ mod init;
 mod migrate;
 mod parity;
 mod restore;
+mod smoke;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Backup(args) => backup::run(g, args),
         Command::Restore(args) => restore::run(g, args),
         Command::Drill(args) => drill::run(g, args),
+        Command::Smoke(args) => smoke::run(g, args),
+        Command::Watch(args) => watch::run(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),
     }
 }

@@ -100,16 +100,7 @@ pub fn container_for(service: &str, stack: &Stack) -> Result<String> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
-    let directory = stack.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let compose_name = stack.project.root.get("name").and_then(crate::stack::Node::as_str).map(str::to_string);
-    let mut projects: Vec<String> =
-        [stack.variable("COMPOSE_PROJECT_NAME"), compose_name, Some(stack.name.clone()), directory]
-            .into_iter()
-            .flatten()
-            .map(|p| normalize_project(&p))
-            .filter(|p| !p.is_empty())
-            .collect();
-    projects.dedup();
+    let projects = compose_projects(stack);
     if let Some((id, _)) = rows.iter().find(|(_, p)| projects.iter().any(|ours| ours == p)) {
         return Ok(id.to_string());
     }
@@ -130,6 +121,22 @@ pub fn container_for(service: &str, stack: &Stack) -> Result<String> {
             }
         ),
     })
+}
+
+/// The names this stack's compose project may run under, most likely first: `COMPOSE_PROJECT_NAME`
+/// (environment or .env), the compose file's `name:`, the stack's name, its directory's name.
+pub fn compose_projects(stack: &Stack) -> Vec<String> {
+    let directory = stack.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let compose_name = stack.project.root.get("name").and_then(crate::stack::Node::as_str).map(str::to_string);
+    let mut projects: Vec<String> =
+        [stack.variable("COMPOSE_PROJECT_NAME"), compose_name, Some(stack.name.clone()), directory]
+            .into_iter()
+            .flatten()
+            .map(|p| normalize_project(&p))
+            .filter(|p| !p.is_empty())
+            .collect();
+    projects.dedup();
+    projects
 }
 
 /// A compose project name as Compose normalises it: lowercase, only `a-z0-9_-`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::{provider_names, AlertProviderConfig, CheckConfig, WatchConfig};
 use super::error::{ConfigError, Location};
 use super::yaml::{self, Node, Span};
 
@@ -29,12 +30,14 @@ pub struct TugboatConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub databases: BTreeMap<String, DatabaseConfig>,
     pub backup: Option<BackupConfig>,
-    /// Smoke suites and monitors; typed by the probe layer.
+    /// Suites of checks: suite name -> checks (`tug smoke SUITE`, `tug watch`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub checks: BTreeMap<String, serde_json::Value>,
-    /// Alert providers; typed by the watch layer.
+    pub checks: BTreeMap<String, Vec<CheckConfig>>,
+    /// Where alerts go, in failover order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alerts: Vec<serde_json::Value>,
+    pub alerts: Vec<AlertProviderConfig>,
+    /// `tug watch`'s settings.
+    pub watch: Option<WatchConfig>,
     /// Blue-green targets per service; typed by the deploy layer.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deploy: BTreeMap<String, serde_json::Value>,
@@ -222,7 +225,99 @@ fn validate(config: &TugboatConfig, root: &Node) -> Result<(), ConfigError> {
             }
         }
     }
+    validate_monitoring(config, root, &mut errors);
     ConfigError::collect(errors)
+}
+
+/// The shape rules serde cannot express for `checks:`, `alerts:` and `watch:`. Conditions are parsed
+/// by the probe layer when a suite is loaded.
+fn validate_monitoring(config: &TugboatConfig, root: &Node, errors: &mut Vec<ConfigError>) {
+    let span_of = |path: &[&str]| root.get_path(path).map(|n| n.span.clone()).unwrap_or(root.span.clone());
+    let item_span = |path: &[&str], i: usize| {
+        root.get_path(path).and_then(|n| n.as_seq()).and_then(|s| s.get(i)).map(|n| n.span.clone())
+    };
+    let names = provider_names(&config.alerts);
+    for (suite, checks) in &config.checks {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, check) in checks.iter().enumerate() {
+            let span = item_span(&["checks", suite], i).unwrap_or_else(|| span_of(&["checks", suite]));
+            let key = format!("checks.{suite}[{i}]");
+            let mut fail =
+                |message: String| errors.push(ConfigError::at(Location::new(span.clone(), key.clone()), message));
+            match &check.name {
+                None => fail("a check needs a `name`".into()),
+                Some(n) if !seen.insert(n.clone()) => fail(format!("two checks of suite `{suite}` are called `{n}`")),
+                Some(_) => {}
+            }
+            let kinds = check.kinds();
+            if kinds.len() != 1 {
+                fail(format!(
+                    "a check needs exactly one of http, tcp, tls, dns, sql, container, host, gpu or steps{}",
+                    if kinds.is_empty() { String::new() } else { format!(" (it has {})", kinds.join(", ")) }
+                ));
+            }
+            for (j, step) in check.steps.iter().enumerate() {
+                if step.http.is_none() || step.kinds().len() != 1 {
+                    fail(format!("step {}: each step is one `http` request", j + 1));
+                }
+                if step.interval.is_some() || step.alert.is_some() {
+                    fail(format!("step {}: `interval` and `alert` belong to the check, not a step", j + 1));
+                }
+            }
+            if let Some(sql) = &check.sql {
+                if !config.databases.contains_key(&sql.database) {
+                    fail(format!("unknown database `{}`; define it under `databases:`", sql.database));
+                }
+            }
+            for provider in check.alert.iter().flat_map(|a| a.providers.iter().flatten()) {
+                if !names.contains(provider) {
+                    fail(format!("unknown alert provider `{provider}`; providers: {}", names.join(", ")));
+                }
+            }
+        }
+    }
+    for (i, provider) in config.alerts.iter().enumerate() {
+        let span = item_span(&["alerts"], i).unwrap_or_else(|| span_of(&["alerts"]));
+        let mut fail = |message: String| {
+            errors.push(ConfigError::at(Location::new(span.clone(), format!("alerts[{i}]")), message))
+        };
+        if provider.smtp.is_some() == provider.webhook.is_some() {
+            fail("an alert provider needs exactly one of `smtp` or `webhook`".into());
+        }
+        if names.iter().filter(|n| **n == names[i]).count() > 1 {
+            fail(format!("two alert providers are called `{}`: give one a `name:`", names[i]));
+        }
+        if let Some(f) = provider.fallback.as_ref().filter(|f| !names.contains(f) || **f == names[i]) {
+            fail(format!("fallback `{f}` must name another provider ({})", names.join(", ")));
+        }
+        if let Some(smtp) = &provider.smtp {
+            if smtp.to.is_empty() {
+                fail("`smtp.to` needs at least one address".into());
+            }
+            if let Some(s) = smtp.security.as_deref().filter(|s| !matches!(*s, "starttls" | "tls" | "none")) {
+                fail(format!("`smtp.security: {s}`: use starttls, tls or none"));
+            }
+        }
+        if let Some(f) = provider.webhook.as_ref().and_then(|w| w.format.as_deref()) {
+            if !matches!(f, "json" | "slack" | "n8n") {
+                fail(format!("`webhook.format: {f}`: use json, slack or n8n"));
+            }
+        }
+    }
+    if let Some(watch) = &config.watch {
+        for suite in watch.suites.iter().flatten().filter(|s| !config.checks.contains_key(*s)) {
+            errors.push(ConfigError::at(
+                Location::new(span_of(&["watch", "suites"]), "watch.suites"),
+                format!("unknown suite `{suite}`; define it under `checks:`"),
+            ));
+        }
+        for what in watch.schedule.keys().filter(|k| !matches!(k.as_str(), "backup" | "drill")) {
+            errors.push(ConfigError::at(
+                Location::new(span_of(&["watch", "schedule", what]), format!("watch.schedule.{what}")),
+                "only `backup` and `drill` can be scheduled",
+            ));
+        }
+    }
 }
 
 impl Keep {

@@ -4,6 +4,7 @@
 //! compose file is parsed, interpolated and normalized, `extends` resolved, files merged in order, and
 //! per-service `env_file`s folded in. Errors point at `file:line:column` and the key path.
 
+pub mod checks;
 pub mod compose;
 pub mod config;
 pub mod diff;

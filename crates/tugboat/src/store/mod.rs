@@ -14,10 +14,12 @@
 mod audit;
 mod redact;
 mod runs;
+mod watch;
 
 pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
 pub use redact::redact_params;
 pub use runs::{DrillRun, MigrationRun, ParityRun};
+pub use watch::{AlertEvent, CheckState, HistoryBucket, NewAlert, OutboxEntry, BUCKET_MS};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -99,6 +101,53 @@ const MIGRATIONS: &[&str] = &[
         report      TEXT NOT NULL
     );
     CREATE INDEX drill_runs_source ON drill_runs (stack, source, time_ms);",
+    // 4: `tug watch`: each check's alert state (so a restart neither re-alerts nor forgets an open
+    //    incident), its history in 5-minute buckets, the alerts raised, and the outbox of deliveries
+    //    still to make (so no alert is lost while a provider is down).
+    "CREATE TABLE watch_checks (
+        stack                 TEXT NOT NULL,
+        check_id              TEXT NOT NULL,
+        failures              INTEGER NOT NULL,
+        successes             INTEGER NOT NULL,
+        last_ok_ms            INTEGER,
+        last_failure_ms       INTEGER,
+        incident_since_ms     INTEGER,
+        last_notified_ms      INTEGER,
+        last_result           TEXT,
+        PRIMARY KEY (stack, check_id)
+    );
+    CREATE TABLE watch_history (
+        stack       TEXT NOT NULL,
+        check_id    TEXT NOT NULL,
+        bucket_ms   INTEGER NOT NULL,
+        ok          INTEGER NOT NULL,
+        failed      INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (stack, check_id, bucket_ms)
+    );
+    CREATE INDEX watch_history_time ON watch_history (bucket_ms);
+    CREATE TABLE alert_events (
+        id        INTEGER PRIMARY KEY,
+        time_ms   INTEGER NOT NULL,
+        stack     TEXT NOT NULL,
+        check_id  TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        summary   TEXT NOT NULL,
+        payload   TEXT NOT NULL
+    );
+    CREATE INDEX alert_events_time ON alert_events (stack, time_ms);
+    CREATE TABLE alert_outbox (
+        id              INTEGER PRIMARY KEY,
+        event_id        INTEGER NOT NULL REFERENCES alert_events (id),
+        provider        TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        delivered_ms    INTEGER,
+        gave_up_ms      INTEGER,
+        last_error      TEXT
+    );
+    CREATE INDEX alert_outbox_due ON alert_outbox (delivered_ms, gave_up_ms, next_attempt_ms);",
 ];
 
 /// How long a writer waits for another process's write transaction before giving up.

@@ -1,0 +1,44 @@
+//! SQL probes: a query against a database of `databases:`, through the same native clients as parity.
+//! `[RESULT]` (first column of the first row), `[ROWS]`, `[CONNECTED]`, `[RESPONSE_TIME]`.
+
+use std::time::Instant;
+
+use serde_json::Value;
+use tugboat::db::{Endpoint, Session};
+
+use super::Observed;
+
+#[derive(Debug, Clone)]
+pub struct SqlProbe {
+    pub endpoint: Endpoint,
+    pub query: String,
+}
+
+impl SqlProbe {
+    pub(super) async fn observe(&self) -> Observed {
+        let probe = self.clone();
+        let start = Instant::now();
+        // The client sessions are blocking (a child process per session): keep them off the runtime.
+        let result = tokio::task::spawn_blocking(move || {
+            let mut session = Session::connect(&probe.endpoint)?;
+            session.query(&probe.query)
+        })
+        .await;
+        let mut observed = Observed::default();
+        observed.values.insert("RESPONSE_TIME".into(), Value::from(start.elapsed().as_millis() as u64));
+        match result {
+            Ok(Ok(rows)) => {
+                observed.values.insert("CONNECTED".into(), Value::Bool(true));
+                observed.values.insert("ROWS".into(), Value::from(rows.len()));
+                let first = rows.first().and_then(|r| r.first().cloned()).flatten();
+                observed.values.insert("RESULT".into(), first.map(Value::String).unwrap_or(Value::Null));
+            }
+            Ok(Err(e)) => {
+                observed.values.insert("CONNECTED".into(), Value::Bool(false));
+                observed.error = Some(format!("{}: {e}", self.endpoint));
+            }
+            Err(e) => observed.error = Some(format!("SQL probe stopped: {e}")),
+        }
+        observed
+    }
+}
