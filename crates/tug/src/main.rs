@@ -12,8 +12,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    interrupt::install();
     let cli = cli::Cli::parse();
+    // `tug watch` handles its own signals (SIGTERM stops it gracefully, SIGHUP reloads).
+    if !matches!(cli.command, cli::Command::Watch(_)) {
+        interrupt::install();
+    }
     match commands::run(cli) {
         Ok(code) => code.into(),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,

@@ -66,7 +66,7 @@ pub struct ConditionError {
 }
 
 /// The outcome of one condition, with the value it saw.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConditionResult {
     pub condition: String,
     pub ok: bool,

@@ -85,7 +85,7 @@ impl Clients {
                 values.insert("CONNECTED".into(), Value::Bool(false));
                 values.insert("STATUS".into(), Value::from(0));
                 values.insert("RESPONSE_TIME".into(), Value::from(elapsed_ms(start)));
-                observed.error = Some(describe(&e, &url));
+                observed.error = Some(describe(e, &url));
             }
             Ok(mut response) => {
                 values.insert("CONNECTED".into(), Value::Bool(true));
@@ -148,8 +148,10 @@ fn substitute(text: &str, context: &Map<String, Value>) -> String {
 }
 
 /// reqwest's errors nest their cause; operators want the innermost words ("connection refused").
-fn describe(e: &reqwest::Error, url: &str) -> String {
-    let mut cause: &dyn std::error::Error = e;
+/// The URL is left out of reqwest's text (it may carry a token) and shown masked instead.
+fn describe(e: reqwest::Error, url: &str) -> String {
+    let e = e.without_url();
+    let mut cause: &dyn std::error::Error = &e;
     while let Some(inner) = cause.source() {
         cause = inner;
     }

@@ -29,6 +29,9 @@ pub use container::DockerClient;
 /// The default per-probe time limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How much later than its time limit a probe is abandoned when it has not given up by itself.
+const TIMEOUT_BACKSTOP_GRACE: Duration = Duration::from_millis(250);
+
 /// A check ready to run.
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -148,7 +151,7 @@ fn placeholders_of(kind: &str) -> &'static [&'static str] {
 /// Conditions used when a check has no `expect`.
 fn default_conditions(kind: &str) -> &'static [&'static str] {
     match kind {
-        "http" | "steps" => &["[STATUS] < 400"],
+        "http" | "steps" => &["[CONNECTED] == true", "[STATUS] < 400"],
         "tcp" | "sql" => &["[CONNECTED] == true"],
         "tls" => &["[CONNECTED] == true", "[CERTIFICATE_VALID] == true", "[CERTIFICATE_EXPIRATION] > 168h"],
         "dns" => &["[DNS_RCODE] == NOERROR"],
@@ -445,7 +448,11 @@ impl Prober {
         let (mut error, mut diagnostics, mut not_applicable) = (None, Vec::new(), false);
         for step in &check.steps {
             let deadline = check.timeout;
-            let observed = match tokio::time::timeout(deadline, self.observe(&step.probe, &context, deadline)).await {
+            // The probes that enforce the limit themselves (HTTP, DNS) report what they saw when it passes
+            // (`[STATUS]` 0, the URL, the server); this backstop, a little later so that it never wins that
+            // race, covers those that cannot (a TCP connect or TLS handshake with a silent host).
+            let backstop = deadline + TIMEOUT_BACKSTOP_GRACE;
+            let observed = match tokio::time::timeout(backstop, self.observe(&step.probe, &context, deadline)).await {
                 Ok(o) => o,
                 Err(_) => Observed {
                     error: Some(format!("no answer within {}", condition::format_ms(deadline.as_millis() as f64))),

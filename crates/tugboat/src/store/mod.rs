@@ -110,7 +110,7 @@ const MIGRATIONS: &[&str] = &[
         failures              INTEGER NOT NULL,
         successes             INTEGER NOT NULL,
         last_ok_ms            INTEGER,
-        last_failure_ms       INTEGER,
+        failing_since_ms      INTEGER,
         incident_since_ms     INTEGER,
         last_notified_ms      INTEGER,
         last_result           TEXT,

@@ -17,7 +17,8 @@ pub struct CheckState {
     pub failures: u32,
     pub successes: u32,
     pub last_ok_ms: Option<i64>,
-    pub last_failure_ms: Option<i64>,
+    /// The first failure of the current run of failures ("failing since").
+    pub failing_since_ms: Option<i64>,
     /// Set while an alert is open.
     pub incident_since_ms: Option<i64>,
     pub last_notified_ms: Option<i64>,
@@ -75,7 +76,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT check_id, failures, successes, last_ok_ms, last_failure_ms, incident_since_ms, last_notified_ms, last_result
+                "SELECT check_id, failures, successes, last_ok_ms, failing_since_ms, incident_since_ms, last_notified_ms, last_result
                  FROM watch_checks WHERE stack = ?1 ORDER BY check_id",
             )
             .map_err(|e| self.sql_err(e))?;
@@ -86,7 +87,7 @@ impl Store {
                     failures: r.get(1)?,
                     successes: r.get(2)?,
                     last_ok_ms: r.get(3)?,
-                    last_failure_ms: r.get(4)?,
+                    failing_since_ms: r.get(4)?,
                     incident_since_ms: r.get(5)?,
                     last_notified_ms: r.get(6)?,
                     last_result: r.get(7)?,
@@ -111,7 +112,7 @@ impl Store {
             let mut save = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO watch_checks
-                     (stack, check_id, failures, successes, last_ok_ms, last_failure_ms, incident_since_ms, last_notified_ms, last_result)
+                     (stack, check_id, failures, successes, last_ok_ms, failing_since_ms, incident_since_ms, last_notified_ms, last_result)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(err)?;
@@ -122,7 +123,7 @@ impl Store {
                     s.failures,
                     s.successes,
                     s.last_ok_ms,
-                    s.last_failure_ms,
+                    s.failing_since_ms,
                     s.incident_since_ms,
                     s.last_notified_ms,
                     s.last_result
