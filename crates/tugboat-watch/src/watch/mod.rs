@@ -247,7 +247,8 @@ pub async fn run(
 
     let (tx, rx) = mpsc::channel::<Report>(4096);
     let recorder = tokio::spawn(record(Arc::clone(&shared), rx));
-    let outbox = tokio::spawn(deliver_outbox(Arc::clone(&shared)));
+    let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
+    let outbox = tokio::spawn(deliver_outbox(Arc::clone(&shared), outbox_stopped));
     let server = tokio::spawn(server::serve(Arc::clone(&shared), listener));
     let housekeeping = tokio::spawn(housekeeping(Arc::clone(&shared)));
     let mut tasks = spawn_config_tasks(&shared, &tx);
@@ -284,8 +285,9 @@ pub async fn run(
     drop(tx);
     // The recorder drains what the checks already reported and flushes history before it ends.
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
-    shared.outbox_wake.notify_one();
-    outbox.abort();
+    // Deliveries in flight finish and are marked, so a restart does not send them twice.
+    let _ = stop_outbox.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(20), outbox).await;
     server.abort();
     housekeeping.abort();
     Ok(())
@@ -472,8 +474,11 @@ fn raise(
 
 /// Delivers queued alerts; a failure is retried with exponential backoff (5 s doubling to 5 min) and
 /// the alert also goes to the provider's fallback at once.
-async fn deliver_outbox(shared: Arc<Shared>) {
+async fn deliver_outbox(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
+        if *stop.borrow() {
+            return;
+        }
         let now = probe::now_ms();
         let due = shared.store().due_deliveries(now, 100);
         match due {
@@ -526,6 +531,7 @@ async fn deliver_outbox(shared: Arc<Shared>) {
         tokio::select! {
             _ = shared.outbox_wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
         }
     }
 }

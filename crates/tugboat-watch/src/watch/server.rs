@@ -99,9 +99,9 @@ fn rows(shared: &Shared) -> Vec<Row> {
 }
 
 async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
-    let (stack, drift) = {
+    let (stack, drift, runs) = {
         let view = shared.view.read().unwrap_or_else(|e| e.into_inner());
-        (view.stack.clone(), view.drift_summary())
+        (view.stack.clone(), view.drift_summary(), view.runs)
     };
     let checks: Vec<_> = rows(&shared)
         .into_iter()
@@ -115,6 +115,7 @@ async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
         "stack": stack,
         "checks": checks,
         "alerts": alerts,
+        "runs": runs,
         "schedule_drift_ms": {"p50": drift.0, "p99": drift.1, "max": drift.2},
     }))
     .into_response()
