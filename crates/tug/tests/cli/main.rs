@@ -22,4 +22,5 @@ mod rules;
 mod sarif;
 mod search_parity;
 mod util;
+mod watch;
 mod weakened;

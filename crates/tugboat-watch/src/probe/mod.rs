@@ -171,6 +171,7 @@ pub fn compile(stack: &Stack, suites: Option<&[String]>) -> Result<Vec<Check>, C
     let root = stack.config_file.as_ref().map(|(_, node)| node);
     let mut errors = Vec::new();
     let mut checks = Vec::new();
+    let mut shared_stack: Option<Arc<Stack>> = None;
     for suite in &names {
         let Some(entries) = config.checks.get(suite) else {
             let known: Vec<&str> = config.checks.keys().map(String::as_str).collect();
@@ -188,10 +189,11 @@ pub fn compile(stack: &Stack, suites: Option<&[String]>) -> Result<Vec<Check>, C
             let path = format!("checks.{suite}[{i}]");
             let node =
                 root.and_then(|r| r.get_path(&["checks", suite])).and_then(|n| n.as_seq()).and_then(|s| s.get(i));
-            let mut ctx = Compiler { stack, node, path: &path, errors: &mut errors };
-            if let Some(check) = ctx.check(suite, entry) {
-                checks.push(check);
-            }
+            let mut ctx =
+                Compiler { stack, shared_stack: shared_stack.clone(), node, path: &path, errors: &mut errors };
+            let check = ctx.check(suite, entry);
+            shared_stack = ctx.shared_stack.take();
+            checks.extend(check);
         }
     }
     ConfigError::collect(errors)?;
@@ -200,6 +202,8 @@ pub fn compile(stack: &Stack, suites: Option<&[String]>) -> Result<Vec<Check>, C
 
 struct Compiler<'a> {
     stack: &'a Stack,
+    /// One copy of the stack for all SQL probes (they resolve their database when they run).
+    shared_stack: Option<Arc<Stack>>,
     node: Option<&'a Node>,
     path: &'a str,
     errors: &'a mut Vec<ConfigError>,
@@ -228,7 +232,14 @@ impl Compiler<'_> {
         let lookup = |name: &str| self.stack.variable(name);
         let mut used = Vec::new();
         let result = tugboat::stack::interpolate::interpolate(text, &lookup, &mut used);
-        let missing: Vec<String> = used.into_iter().filter(|v| self.stack.variable(v).is_none()).collect();
+        // Unset is an error only where no default (`${VAR:-x}`) stands in.
+        let bare = |v: &str| {
+            text.contains(&format!("${{{v}}}"))
+                || text
+                    .match_indices(&format!("${v}"))
+                    .any(|(i, m)| !text[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+        };
+        let missing: Vec<String> = used.into_iter().filter(|v| self.stack.variable(v).is_none() && bare(v)).collect();
         match result {
             Ok(_) if !missing.is_empty() => {
                 self.fail(keys, format!("${{{}}} is not set (environment or .env)", missing.join("}, ${")));
@@ -340,13 +351,8 @@ impl Compiler<'_> {
             }
             "sql" => {
                 let s = entry.sql.as_ref()?;
-                match tugboat::db::resolve::resolve(&s.database, Some(self.stack)) {
-                    Ok(endpoint) => Probe::Sql(sql::SqlProbe { endpoint, query: s.query.clone() }),
-                    Err(e) => {
-                        self.fail(&key("sql"), e.to_string());
-                        return None;
-                    }
-                }
+                let stack = self.shared_stack.get_or_insert_with(|| Arc::new(self.stack.clone())).clone();
+                Probe::Sql(sql::SqlProbe { database: s.database.clone(), stack, query: s.query.clone() })
             }
             "container" => {
                 let name = entry.container.clone().unwrap_or_default();
@@ -418,7 +424,7 @@ impl Probe {
             Probe::Tcp { address } => address.clone(),
             Probe::Tls(t) => t.address.clone(),
             Probe::Dns(d) => d.describe(),
-            Probe::Sql(s) => s.endpoint.to_string(),
+            Probe::Sql(s) => format!("database {}", s.database),
             Probe::Container { name, .. } => name.clone(),
             Probe::Host { mounts } => format!("cpu, memory, disk {}", mounts.join(" ")),
             Probe::Gpu => "nvidia-smi".into(),

@@ -1,16 +1,21 @@
 //! SQL probes: a query against a database of `databases:`, through the same native clients as parity.
 //! `[RESULT]` (first column of the first row), `[ROWS]`, `[CONNECTED]`, `[RESPONSE_TIME]`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
-use tugboat::db::{Endpoint, Session};
+use tugboat::db::Session;
+use tugboat::stack::Stack;
 
 use super::Observed;
 
+/// The database is resolved at each run, not at start-up: a database container that is down (or
+/// recreated under a new id) is a failing check, not a daemon that refuses to start.
 #[derive(Debug, Clone)]
 pub struct SqlProbe {
-    pub endpoint: Endpoint,
+    pub database: String,
+    pub stack: Arc<Stack>,
     pub query: String,
 }
 
@@ -20,7 +25,8 @@ impl SqlProbe {
         let start = Instant::now();
         // The client sessions are blocking (a child process per session): keep them off the runtime.
         let result = tokio::task::spawn_blocking(move || {
-            let mut session = Session::connect(&probe.endpoint)?;
+            let endpoint = tugboat::db::resolve::resolve(&probe.database, Some(&probe.stack))?;
+            let mut session = Session::connect(&endpoint)?;
             session.query(&probe.query)
         })
         .await;
@@ -35,7 +41,7 @@ impl SqlProbe {
             }
             Ok(Err(e)) => {
                 observed.values.insert("CONNECTED".into(), Value::Bool(false));
-                observed.error = Some(format!("{}: {e}", self.endpoint));
+                observed.error = Some(format!("database `{}`: {e}", self.database));
             }
             Err(e) => observed.error = Some(format!("SQL probe stopped: {e}")),
         }

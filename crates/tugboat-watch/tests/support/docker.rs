@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub const IMAGE: &str = "tugboat-test/probe:local";
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/build-probe-image.sh");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tugboat-watch/tests/support/build-probe-image.sh");
 const NEED_DOCKER: &str = "the container tests need a running Docker Engine: install it (apt-get install docker.io), \
      start it (systemctl start docker) and let this user reach it (`docker info` must work)";
 const PID_LABEL: &str = "org.tugboat.test.pid";

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::TestCert;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+// Relative to this file, so the CLI tests (another crate) can include the module too.
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tugboat-watch/tests/support/smtp_sink.py");
 const INSTALL: &str = "install aiosmtpd: python3 -m pip install aiosmtpd";
 
 /// How the server is set up.

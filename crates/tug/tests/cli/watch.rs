@@ -1,0 +1,107 @@
+//! `tug smoke` and `tug watch` on the dms example, its checks pointed at local test servers; the alert
+//! e-mail arrives at a real SMTP server (aiosmtpd).
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::Fixture;
+#[path = "../../../tugboat-watch/tests/support/mod.rs"]
+mod support;
+use support::{wait_until, HttpTarget, Response, SmtpSink, WebhookReceiver};
+
+/// The DMS backend and frontend as the smoke suite expects them: health, login, documents, search.
+fn dms_target() -> HttpTarget {
+    let target = HttpTarget::start();
+    target.route("/api/auth/login", Response::json(serde_json::json!({"access_token": "tok-123"})));
+    let bearer = ("Authorization", "Bearer tok-123");
+    target.route_requiring("/api/documents", bearer, Response::json(serde_json::json!({"data": [{"id": 1}]})));
+    target.route_requiring("/api/search", bearer, Response::json(serde_json::json!({"hits": []})));
+    target
+}
+
+fn dms_env(target: &HttpTarget, hook: &WebhookReceiver) -> Vec<(&'static str, String)> {
+    vec![
+        ("DMS_BACKEND", target.url("").trim_end_matches('/').to_string()),
+        ("DMS_FRONTEND", target.url("").trim_end_matches('/').to_string()),
+        ("SMOKE_USER", "smoke".into()),
+        ("SMOKE_PASSWORD", "smoke-pw".into()),
+        ("ROCKETCHAT_HOOK", hook.url("/hooks/token")),
+        ("NEW_HOST_IP", "127.0.0.1".into()),
+        ("COMPOSE_PROJECT_NAME", "tug-watch-test-nothing-runs".into()),
+    ]
+}
+
+#[test]
+fn dms_smoke_suite_passes_its_http_checks_and_names_the_missing_containers() {
+    let dms = Fixture::example("dms");
+    let target = dms_target();
+    let hook = WebhookReceiver::start();
+    let mut tug = dms.tug().args(["smoke", "--json"]);
+    for (k, v) in dms_env(&target, &hook) {
+        tug = tug.env(k, v);
+    }
+    let run = tug.run();
+    run.failure(1);
+    let report = run.json();
+    let status = |name: &str| {
+        report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}"))
+            ["status"]
+            .clone()
+    };
+    for name in ["backend", "frontend", "login-flow"] {
+        assert_eq!(status(name), "pass", "{name}: {}", run.describe());
+    }
+    assert_eq!(status("ocr"), "fail");
+    assert!(run.stdout().contains("no container for compose service `ocr-sidecar`"), "{}", run.describe());
+    // The login step's password went in a request body, never into the report.
+    assert!(!run.stdout().contains("smoke-pw"));
+    let login = target.requests().into_iter().find(|r| r.path == "/api/auth/login").unwrap();
+    assert!(login.body.contains("smoke-pw"));
+}
+
+#[test]
+fn dms_watch_emails_an_alert_when_the_backend_fails() {
+    let dms = Fixture::example("dms");
+    let target = dms_target();
+    target.route("/health", Response::new(503, "maintenance"));
+    let hook = WebhookReceiver::start();
+    let smtp = SmtpSink::start();
+    // The example's e-mail provider, pointed at the test's SMTP server; the checks stay as shipped.
+    dms.edit("tugboat.yml", |t| {
+        t.replace(
+            "smtp: { host: smtp.np-dms.work,",
+            &format!("smtp: {{ host: 127.0.0.1, port: {}, security: none,", smtp.port()),
+        )
+    });
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tug"));
+    command
+        .args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json", "--dir"])
+        .arg(dms.path())
+        .arg("--state")
+        .arg(dms.join("state.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in dms_env(&target, &hook) {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mail = smtp.wait_for(1, Duration::from_secs(60));
+    assert!(mail[0].contains("Subject: [tugboat] dms: smoke/backend is DOWN"), "{}", mail[0]);
+    assert!(mail[0].contains("[STATUS] == 200 (observed 503)"), "{}", mail[0]);
+    assert!(mail[0].contains("ops@np-dms.work"), "{}", mail[0]);
+    // SIGTERM: a graceful stop with exit code 0.
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = wait_until(
+        Duration::from_secs(30),
+        "tug watch to stop",
+        || child.try_wait().unwrap(),
+        || "still running".into(),
+    );
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    let first = log.lines().next().unwrap();
+    let line: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(line["message"], "tug watch started", "{log}");
+    assert!(!log.contains("smoke-pw") && !log.contains("/hooks/token"), "no secret in the log:\n{log}");
+}
