@@ -117,7 +117,7 @@ fn http_failures_report_the_observed_values_and_recover_when_the_target_does() {
             ("[BODY].status == ok", "\"degraded\""),
             ("[BODY].missing == 1", "missing"),
             ("len([BODY].checks) > 0", "0"),
-            ("[BODY] == pat(*healthy*)", r#""{"status":"degraded","checks":[]}""#),
+            ("[BODY] == pat(*healthy*)", r#""{\"status\":\"degraded\",\"checks\":[]}""#),
             ("[STATUS] == any(200, 204)", "503"),
             ("[RESPONSE_TIME] < 0", &observed_time),
         ],
@@ -666,7 +666,7 @@ fn a_condition_that_does_not_parse_points_at_its_line_column_and_the_column_insi
     let e = stack.compile_error();
     assert!(
         e.contains(
-            "tugboat.yml:7:11: checks.smoke[0].expect.1: `[STATUS] = 200`: column 10: `=` is not an operator: use `==`"
+            "tugboat.yml:7:11: checks.smoke[0].expect[1]: `[STATUS] = 200`: column 10: `=` is not an operator: use `==`"
         ),
         "{e}"
     );
@@ -684,7 +684,7 @@ fn a_placeholder_the_probe_kind_lacks_is_refused_with_those_it_has() {
     );
     let e = stack.compile_error();
     assert!(
-        e.contains("tugboat.yml:5:16: checks.smoke[0].expect.0: `[STATUS] == 200`: a tcp check has no [STATUS]; it has [CONNECTED], [RESPONSE_TIME]"),
+        e.contains("tugboat.yml:5:16: checks.smoke[0].expect[0]: `[STATUS] == 200`: a tcp check has no [STATUS]; it has [CONNECTED], [RESPONSE_TIME]"),
         "{e}"
     );
 }
@@ -713,8 +713,8 @@ fn an_unset_variable_is_refused_and_every_problem_is_reported_at_once() {
         ),
         "{e}"
     );
-    assert!(lines[1].contains("checks.smoke[1].expect.0: `[BODY] == x`: a tcp check has no [BODY]"), "{e}");
-    assert!(lines[2].contains("checks.smoke[2].expect.0: `len([BODY] > 1`: column 4: `(` is not closed"), "{e}");
+    assert!(lines[1].contains("checks.smoke[1].expect[0]: `[BODY] == x`: a tcp check has no [BODY]"), "{e}");
+    assert!(lines[2].contains("checks.smoke[2].expect[0]: `len([BODY] > 1`: column 4: `(` is not closed"), "{e}");
 
     // Set in .env, the same variable resolves.
     stack.write(".env", "TUG_PROBE_TEST_UNSET_HOST=127.0.0.1:9\n");

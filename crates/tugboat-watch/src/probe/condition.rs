@@ -443,7 +443,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// A value for a report: strings quoted, long ones cut.
 fn render(v: &Value) -> String {
     let text = match v {
-        Value::String(s) => format!("\"{s}\""),
+        Value::String(_) => v.to_string(),
         other => other.to_string(),
     };
     if text.chars().count() > 120 {

@@ -57,6 +57,9 @@ impl DockerClient {
         let filter = format!(r#"{{"label":["com.docker.compose.service={name}"]}}"#);
         let (_, list) = self.get(&format!("/containers/json?all=true&filters={}", percent_encode(&filter))).await?;
         let containers = list.as_array().cloned().unwrap_or_default();
+        // A running replica first: an exited one left behind by a recreate is not the service.
+        let mut containers = containers;
+        containers.sort_by_key(|c| c["State"] != "running");
         containers
             .iter()
             .find(|c| {

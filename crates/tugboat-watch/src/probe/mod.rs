@@ -222,8 +222,9 @@ impl Compiler<'_> {
     }
 
     fn fail(&mut self, keys: &[&str], message: impl Into<String>) {
-        let key_path =
-            std::iter::once(self.path.to_string()).chain(keys.iter().map(|k| format!(".{k}"))).collect::<String>();
+        let key_path = std::iter::once(self.path.to_string())
+            .chain(keys.iter().map(|k| if k.parse::<usize>().is_ok() { format!("[{k}]") } else { format!(".{k}") }))
+            .collect::<String>();
         self.errors.push(ConfigError::at(Location::new(self.span(keys), key_path), message));
     }
 
@@ -512,7 +513,8 @@ impl Prober {
         }
         let status = if not_applicable {
             Status::NotApplicable
-        } else if conditions.iter().all(|c| c.ok) && !conditions.is_empty() {
+        } else if conditions.iter().all(|c| c.ok) && !conditions.is_empty() && error.is_none() {
+            // An error means part of the probe saw nothing (a mount that is gone): not a pass.
             Status::Pass
         } else {
             Status::Fail
