@@ -8,6 +8,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use support::{wait_until, HttpTarget, SmtpSink, StackDir, WebhookReceiver};
@@ -316,4 +317,50 @@ fn a_thousand_checks_at_one_second_keep_their_schedule() {
     let failing: Vec<&serde_json::Value> =
         status["checks"].as_array().unwrap().iter().filter(|c| c["status"] != "pass").collect();
     assert!(failing.is_empty(), "{} checks not passing, e.g. {:?}", failing.len(), failing.first());
+}
+
+/// The status page in a real browser (Debian's Chromium, headless) at a phone's width: the browser's DOM
+/// has every check, and the screenshot is taken at 412 px wide (target/status-page.png, to look at).
+#[test]
+fn status_page_renders_in_a_headless_browser_at_phone_width() {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("install Chromium (apt-get install chromium) for the status page's browser test");
+    let up = HttpTarget::start();
+    let down = HttpTarget::start();
+    down.set(503, "{\"status\":\"degraded\"}");
+    let dir = StackDir::new(&format!(
+        "stack: dms\nchecks:\n  smoke:\n    - {{ name: frontend, http: \"{}\", interval: 200ms }}\n    - {{ name: backend, http: \"{}\", interval: 200ms, expect: [\"[STATUS] == 200\", \"[BODY].status == ok\"] }}\n",
+        up.url("/"),
+        down.url("/health")
+    ));
+    let daemon = Daemon::start(&dir, state_db(&dir));
+    let all_ran = |d: &Daemon| d.status()["checks"].as_array().unwrap().iter().all(|c| !c["status"].is_null());
+    wait_until(Duration::from_secs(20), "both checks to run", || all_ran(&daemon).then_some(()), || "".into());
+    let url = format!("http://127.0.0.1:{}/", daemon.addr.port());
+    let profile = tempfile::tempdir().unwrap();
+    let browser = |args: &[&str]| {
+        let out = Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args)
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let dom = String::from_utf8(browser(&["--dump-dom"])).unwrap();
+    for needle in ["smoke/frontend", "smoke/backend", "1 failing", "(observed 503)"] {
+        assert!(dom.contains(needle), "the browser's DOM lacks {needle}:\n{dom}");
+    }
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let _ = std::fs::remove_file(&png);
+    browser(&[&format!("--screenshot={}", png.display()), "--window-size=412,915"]);
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    assert_eq!(width, 412, "rendered at phone width");
+    assert!(bytes.len() > 10_000, "the page has content ({} bytes)", bytes.len());
 }
