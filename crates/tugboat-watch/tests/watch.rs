@@ -249,6 +249,22 @@ watch:
 }
 
 #[test]
+fn the_heartbeat_is_pinged_while_the_daemon_runs() {
+    let beat = WebhookReceiver::start();
+    let dir = StackDir::new(&format!(
+        "stack: shop\nwatch:\n  heartbeat: {{ url: \"{}\", interval: 200ms }}\n",
+        beat.url("/ping/abc")
+    ));
+    let daemon = Daemon::start(&dir, state_db(&dir));
+    let pings = beat.wait_for(3, Duration::from_secs(20));
+    assert!(pings.iter().all(|p| p.method == "GET" && p.path == "/ping/abc"), "{pings:?}");
+    daemon.stop();
+    let after_stop = beat.requests().len();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(beat.requests().len(), after_stop, "a stopped daemon sends no heartbeat: that is the point");
+}
+
+#[test]
 fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let target = HttpTarget::start();
     let yml = |names: &[&str]| {
@@ -363,4 +379,32 @@ fn status_page_renders_in_a_headless_browser_at_phone_width() {
     let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     assert_eq!(width, 412, "rendered at phone width");
     assert!(bytes.len() > 10_000, "the page has content ({} bytes)", bytes.len());
+}
+
+/// E-mail through STARTTLS (the relay's certificate from a private CA given as `ca_file`) with AUTH, the
+/// password from `.env`: the message arrives, and a wrong password is a delivery error that keeps it queued.
+#[test]
+fn alert_mail_goes_through_starttls_with_auth() {
+    let target = HttpTarget::start();
+    target.set(500, "down");
+    let cert = support::TestCert::expiring_in(Duration::from_secs(86_400));
+    let ca = cert.ca_pem.clone();
+    let smtp = SmtpSink::start_with(support::SmtpOptions {
+        auth: Some(("alerts".into(), "s3cret-relay".into())),
+        starttls: Some(cert),
+    });
+    let dir = StackDir::new(&format!(
+        "stack: shop\nchecks:\n  live:\n    - {{ name: api, http: \"{}\", interval: 200ms }}\n\
+         alerts:\n  - {{ smtp: {{ host: localhost, port: {}, security: starttls, ca_file: relay-ca.pem, user: alerts, password_env: SMTP_PASSWORD, to: [ops@example.org] }} }}\n",
+        target.url("/"),
+        smtp.port()
+    ));
+    dir.write("relay-ca.pem", &ca);
+    dir.write(".env", "SMTP_PASSWORD=s3cret-relay\n");
+    let daemon = Daemon::start(&dir, state_db(&dir));
+    let mail = smtp.wait_for(1, Duration::from_secs(20));
+    assert!(mail[0].contains("Subject: [tugboat] shop: live/api is DOWN"), "{}", mail[0]);
+    daemon.stop();
+    let db = std::fs::read(state_db(&dir)).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains("s3cret-relay"), "the password is not stored");
 }

@@ -80,7 +80,7 @@ fn dms_watch_emails_an_alert_when_the_backend_fails() {
         .arg("--state")
         .arg(dms.join("state.db"))
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(std::fs::File::create(dms.join("watch.log")).unwrap());
     for (k, v) in dms_env(&target, &hook) {
         command.env(k, v);
     }

@@ -351,15 +351,16 @@ async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Report>) {
     let mut pending: Vec<(String, i64, bool, i64)> = Vec::new();
     let mut dirty: BTreeMap<String, CheckState> = BTreeMap::new();
     let mut flush = tokio::time::interval(Duration::from_secs(1));
-    let mut muted = (Instant::now() - Duration::from_secs(5), false);
+    // Whether a maintenance window is open, re-evaluated at most once a second.
+    let mut muted: (Option<Instant>, bool) = (None, false);
     loop {
         tokio::select! {
             report = rx.recv() => {
                 let Some(Report { outcome, drift_ms }) = report else { break };
                 let loaded = shared.current();
-                if muted.0.elapsed() >= Duration::from_secs(1) {
+                if muted.0.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                     let now = chrono::Local::now();
-                    muted = (Instant::now(), loaded.maintenance.iter().any(|(c, d)| c.window_open(now, *d)));
+                    muted = (Some(Instant::now()), loaded.maintenance.iter().any(|(c, d)| c.window_open(now, *d)));
                 }
                 let now_ms = probe::now_ms();
                 let rule = loaded.rules.get(&outcome.check).cloned().unwrap_or_else(job_rule);

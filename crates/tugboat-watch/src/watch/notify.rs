@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use tugboat::secret::Secret;
@@ -100,7 +100,7 @@ pub fn format_time(ms: i64) -> String {
 }
 
 enum Channel {
-    Smtp { config: SmtpConfig, password: Option<Secret>, user: Option<String>, from: String },
+    Smtp { config: Box<SmtpConfig>, password: Option<Secret>, user: Option<String>, from: String, ca_pem: Option<Vec<u8>> },
     Webhook { config: WebhookConfig, client: reqwest::Client },
 }
 
@@ -163,7 +163,17 @@ impl Notifier {
                     (None, None) => None,
                 };
                 let from = smtp.from.clone().unwrap_or_else(|| format!("tugboat@{}", hostname()));
-                Channel::Smtp { config, password, user, from }
+                let ca_pem = match &smtp.ca_file {
+                    Some(file) => match std::fs::read(stack.dir.join(file)) {
+                        Ok(pem) => Some(pem),
+                        Err(e) => {
+                            errors.push(ConfigError::Other(format!("alerts[{i}].smtp.ca_file: {file}: {e}")));
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                Channel::Smtp { config: Box::new(config), password, user, from, ca_pem }
             } else if let Some(hook) = &entry.webhook {
                 let mut config = hook.clone();
                 config.url = resolve(&hook.url, &mut errors);
@@ -196,8 +206,9 @@ impl Notifier {
     pub async fn deliver(&self, provider: &str, alert: &AlertMessage) -> Result<(), String> {
         let p = self.provider(provider).ok_or_else(|| format!("no alert provider `{provider}` any more"))?;
         match &p.channel {
-            Channel::Smtp { config, password, user, from } => {
-                send_mail(config, user.as_deref(), password.as_ref(), from, alert).await
+            Channel::Smtp { config, password, user, from, ca_pem } => {
+                let login = user.as_deref().zip(password.as_ref());
+                send_mail(config, login, ca_pem.as_deref(), from, alert).await
             }
             Channel::Webhook { config, client } => post_webhook(config, client, alert).await,
         }
@@ -206,8 +217,8 @@ impl Notifier {
 
 async fn send_mail(
     config: &SmtpConfig,
-    user: Option<&str>,
-    password: Option<&Secret>,
+    login: Option<(&str, &Secret)>,
+    ca_pem: Option<&[u8]>,
     from: &str,
     alert: &AlertMessage,
 ) -> Result<(), String> {
@@ -220,10 +231,14 @@ async fn send_mail(
     let mut builder =
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host).port(port).timeout(Some(SEND_TIMEOUT));
     if security != "none" {
-        let params = TlsParameters::new(config.host.clone()).map_err(|e| format!("SMTP TLS setup: {e}"))?;
+        let mut tls = TlsParameters::builder(config.host.clone());
+        if let Some(pem) = ca_pem {
+            tls = tls.add_root_certificate(Certificate::from_pem(pem).map_err(|e| format!("smtp.ca_file: {e}"))?);
+        }
+        let params = tls.build_rustls().map_err(|e| format!("SMTP TLS setup: {e}"))?;
         builder = builder.tls(if security == "tls" { Tls::Wrapper(params) } else { Tls::Required(params) });
     }
-    if let (Some(u), Some(p)) = (user, password) {
+    if let Some((u, p)) = login {
         builder = builder.credentials(Credentials::new(u.to_string(), p.expose().to_string()));
     }
     let mut message = Message::builder()

@@ -146,6 +146,8 @@ pub struct SmtpConfig {
     pub password_file: Option<String>,
     /// Sender address (default `tugboat@<hostname>`).
     pub from: Option<String>,
+    /// Extra CA certificate (PEM) to trust for the server's TLS certificate (an internal relay).
+    pub ca_file: Option<String>,
     pub to: Vec<String>,
 }
 
@@ -342,6 +344,7 @@ mod tests {
                 password_env: None,
                 password_file: None,
                 from: None,
+                ca_file: None,
                 to: vec![],
             }),
             ..Default::default()
