@@ -100,8 +100,17 @@ pub fn format_time(ms: i64) -> String {
 }
 
 enum Channel {
-    Smtp { config: Box<SmtpConfig>, password: Option<Secret>, user: Option<String>, from: String, ca_pem: Option<Vec<u8>> },
-    Webhook { config: WebhookConfig, client: reqwest::Client },
+    Smtp {
+        config: Box<SmtpConfig>,
+        password: Option<Secret>,
+        user: Option<String>,
+        from: String,
+        ca_pem: Option<Vec<u8>>,
+    },
+    Webhook {
+        config: WebhookConfig,
+        client: reqwest::Client,
+    },
 }
 
 pub struct Provider {
