@@ -89,6 +89,19 @@ fn dms_watch_emails_an_alert_when_the_backend_fails() {
     assert!(mail[0].contains("Subject: [tugboat] dms: smoke/backend is DOWN"), "{}", mail[0]);
     assert!(mail[0].contains("[STATUS] == 200 (observed 503)"), "{}", mail[0]);
     assert!(mail[0].contains("ops@np-dms.work"), "{}", mail[0]);
+    // SIGHUP with a broken tugboat.yml: logged, and the running configuration is kept.
+    let good = dms.read("tugboat.yml");
+    dms.write("tugboat.yml", &good.replace("\"[STATUS] == 200\", \"[RESPONSE_TIME] < 2000\"", "\"[STATUS] = 200\""));
+    Command::new("kill").arg("-HUP").arg(child.id().to_string()).status().unwrap();
+    let log = || std::fs::read_to_string(dms.join("watch.log")).unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the reload to be refused",
+        || log().contains("configuration not reloaded").then_some(()),
+        log,
+    );
+    assert!(log().contains("use `==`"), "the log says what is wrong: {}", log());
+    assert!(child.try_wait().unwrap().is_none(), "still running after a bad reload");
     // SIGTERM: a graceful stop with exit code 0.
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     let status = wait_until(
@@ -97,8 +110,7 @@ fn dms_watch_emails_an_alert_when_the_backend_fails() {
         || child.try_wait().unwrap(),
         || "still running".into(),
     );
-    let mut log = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    let log = log();
     assert!(status.success(), "{status:?}\n{log}");
     let first = log.lines().next().unwrap();
     let line: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));

@@ -390,31 +390,55 @@ async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Report>) {
                 };
                 pending.push((outcome.check.clone(), outcome.started_ms, outcome.passed(), outcome.duration_ms as i64));
                 if action != Action::None {
-                    // Persist the state with the alert, so a crash right after cannot alert twice.
-                    flush_results(&shared, &mut pending, &mut dirty);
-                    raise(&shared, &loaded, &outcome, &state, action, &rule, now_ms);
+                    // The state that says "alerted" and the alert are saved in one transaction.
+                    let alert = prepare_alert(&loaded, &outcome, &state, action, &rule, now_ms);
+                    flush_results(&shared, &mut pending, &mut dirty, Some(&alert));
+                    shared.outbox_wake.notify_one();
                 }
             }
-            _ = flush.tick() => flush_results(&shared, &mut pending, &mut dirty),
+            _ = flush.tick() => flush_results(&shared, &mut pending, &mut dirty, None),
         }
     }
-    flush_results(&shared, &mut pending, &mut dirty);
+    flush_results(&shared, &mut pending, &mut dirty, None);
 }
 
 fn flush_results(
     shared: &Shared,
     pending: &mut Vec<(String, i64, bool, i64)>,
     dirty: &mut BTreeMap<String, CheckState>,
+    alert: Option<&PreparedAlert>,
 ) {
-    if pending.is_empty() && dirty.is_empty() {
+    if pending.is_empty() && dirty.is_empty() && alert.is_none() {
         return;
     }
     let stack = shared.current().stack.name.clone();
     let states: Vec<CheckState> = std::mem::take(dirty).into_values().collect();
-    if let Err(e) = shared.store().record_check_results(&stack, &states, pending) {
-        tracing::error!(error = %e, "cannot save check results");
+    let new = alert.map(|a| NewAlert {
+        check_id: &a.check_id,
+        kind: a.kind,
+        summary: &a.summary,
+        payload: &a.payload,
+        providers: &a.providers,
+    });
+    let with_time = new.as_ref().zip(alert).map(|(n, a)| (n, a.time_ms));
+    match (shared.store().record_check_results_and_alert(&stack, &states, pending, with_time), alert) {
+        (Ok(Some(id)), Some(a)) => {
+            tracing::warn!(check = %a.check_id, kind = a.kind, alert = id, summary = %a.summary, "alert")
+        }
+        (Ok(_), _) => {}
+        (Err(e), _) => tracing::error!(error = %e, "cannot save check results and alerts"),
     }
     pending.clear();
+}
+
+/// An alert ready to be stored: what it says and to whom it goes.
+struct PreparedAlert {
+    check_id: String,
+    kind: &'static str,
+    summary: String,
+    payload: String,
+    providers: Vec<String>,
+    time_ms: i64,
 }
 
 /// Alerts of scheduled jobs: the first failure counts.
@@ -429,15 +453,14 @@ fn job_rule() -> Rule {
     }
 }
 
-fn raise(
-    shared: &Shared,
+fn prepare_alert(
     loaded: &Loaded,
     outcome: &Outcome,
     state: &CheckState,
     action: Action,
     rule: &Rule,
     now_ms: i64,
-) {
+) -> PreparedAlert {
     let message = AlertMessage {
         kind: action.kind().to_string(),
         stack: loaded.stack.name.clone(),
@@ -457,20 +480,14 @@ fn raise(
     if providers.is_empty() {
         tracing::warn!(check = %outcome.check, kind = action.kind(), "alert raised but `alerts:` names no provider");
     }
-    let payload = serde_json::to_string(&message).unwrap_or_default();
-    let summary = if action == Action::Resolve { "passes again".to_string() } else { message.summary.clone() };
-    let alert = NewAlert {
-        check_id: &outcome.check,
+    PreparedAlert {
+        check_id: outcome.check.clone(),
         kind: action.kind(),
-        summary: &summary,
-        payload: &payload,
-        providers: &providers,
-    };
-    match shared.store().record_alert(&loaded.stack.name, &alert, now_ms) {
-        Ok(id) => tracing::warn!(check = %outcome.check, kind = action.kind(), alert = id, summary = %summary, "alert"),
-        Err(e) => tracing::error!(error = %e, check = %outcome.check, "cannot queue alert"),
+        summary: if action == Action::Resolve { "passes again".to_string() } else { message.summary.clone() },
+        payload: serde_json::to_string(&message).unwrap_or_default(),
+        providers,
+        time_ms: now_ms,
     }
-    shared.outbox_wake.notify_one();
 }
 
 /// Delivers queued alerts; a failure is retried with exponential backoff (5 s doubling to 5 min) and

@@ -105,6 +105,19 @@ impl Store {
         states: &[CheckState],
         results: &[(String, i64, bool, i64)],
     ) -> Result<(), StoreError> {
+        self.record_check_results_and_alert(stack, states, results, None).map(|_| ())
+    }
+
+    /// As [`Store::record_check_results`], plus an alert and its queued deliveries in the same
+    /// transaction: the state that says "alerted" and the alert itself are saved together or not at all,
+    /// so a crash can neither lose the alert nor send it twice. Returns the alert's id.
+    pub fn record_check_results_and_alert(
+        &mut self,
+        stack: &str,
+        states: &[CheckState],
+        results: &[(String, i64, bool, i64)],
+        alert: Option<(&NewAlert<'_>, i64)>,
+    ) -> Result<Option<i64>, StoreError> {
         let path = self.display_path();
         let err = |cause| StoreError::Sqlite { path: path.clone(), cause };
         let tx = self.conn.transaction().map_err(err)?;
@@ -142,7 +155,12 @@ impl Store {
                 add.execute(params![stack, check, bucket, *ok as i64, !*ok as i64, duration_ms]).map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        let id = match alert {
+            Some((alert, now_ms)) => Some(insert_alert(&tx, stack, alert, now_ms).map_err(err)?),
+            None => None,
+        };
+        tx.commit().map_err(err)?;
+        Ok(id)
     }
 
     /// History buckets from `since_ms` on, oldest first.
@@ -192,25 +210,8 @@ impl Store {
     /// Records a raised alert and queues one delivery per provider, atomically: once this returns, the
     /// alert will be delivered or retried even if the process dies.
     pub fn record_alert(&mut self, stack: &str, alert: &NewAlert<'_>, now_ms: i64) -> Result<i64, StoreError> {
-        let NewAlert { check_id, kind, summary, payload, providers } = *alert;
-        let path = self.display_path();
-        let err = |cause| StoreError::Sqlite { path: path.clone(), cause };
-        let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "INSERT INTO alert_events (time_ms, stack, check_id, kind, summary, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![now_ms, stack, check_id, kind, summary, payload],
-        )
-        .map_err(err)?;
-        let id = tx.last_insert_rowid();
-        for p in providers {
-            tx.execute(
-                "INSERT INTO alert_outbox (event_id, provider, created_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?3)",
-                params![id, p, now_ms],
-            )
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(id)
+        let id = self.record_check_results_and_alert(stack, &[], &[], Some((alert, now_ms)))?;
+        Ok(id.unwrap_or_default())
     }
 
     /// Queues one more delivery of an alert (a fallback provider), unless that provider has it already.
@@ -351,6 +352,27 @@ impl Store {
             .optional()
             .map_err(|e| self.sql_err(e))
     }
+}
+
+fn insert_alert(
+    tx: &rusqlite::Transaction<'_>,
+    stack: &str,
+    alert: &NewAlert<'_>,
+    now_ms: i64,
+) -> rusqlite::Result<i64> {
+    let NewAlert { check_id, kind, summary, payload, providers } = *alert;
+    tx.execute(
+        "INSERT INTO alert_events (time_ms, stack, check_id, kind, summary, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![now_ms, stack, check_id, kind, summary, payload],
+    )?;
+    let id = tx.last_insert_rowid();
+    for p in providers {
+        tx.execute(
+            "INSERT INTO alert_outbox (event_id, provider, created_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?3)",
+            params![id, p, now_ms],
+        )?;
+    }
+    Ok(id)
 }
 
 #[cfg(test)]
