@@ -376,7 +376,9 @@ async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Report>) {
                     } else {
                         alerting::step(state, outcome.passed(), now_ms, &rule, muted.1)
                     };
-                    state.last_result = serde_json::to_string(&outcome).ok();
+                    // What failed, for `tug audit`-style reading of the state DB; nothing when it passes
+                    // (serialising every outcome cost more than the probe itself at 100 checks/s).
+                    state.last_result = (!outcome.passed()).then(|| outcome.failure_summary());
                     let state_for_alert = if action == Action::Resolve { before } else { state.clone() };
                     let snapshot = state.clone();
                     view.drift.push_back((Instant::now(), drift_ms));

@@ -22,7 +22,7 @@ pub struct CheckState {
     /// Set while an alert is open.
     pub incident_since_ms: Option<i64>,
     pub last_notified_ms: Option<i64>,
-    /// The last result as JSON (for the status page after a restart).
+    /// What failed last, while it fails.
     pub last_result: Option<String>,
 }
 
