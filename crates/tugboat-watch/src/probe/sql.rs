@@ -24,10 +24,13 @@ impl SqlProbe {
         let probe = self.clone();
         let start = Instant::now();
         // The client sessions are blocking (a child process per session): keep them off the runtime.
+        // Connecting and querying fail differently: a refused connection is `[CONNECTED] == false`, a
+        // bad query is an error from a server that answered.
         let result = tokio::task::spawn_blocking(move || {
-            let endpoint = tugboat::db::resolve::resolve(&probe.database, Some(&probe.stack))?;
-            let mut session = Session::connect(&endpoint)?;
-            session.query(&probe.query)
+            let endpoint =
+                tugboat::db::resolve::resolve(&probe.database, Some(&probe.stack)).map_err(|e| (false, e))?;
+            let mut session = Session::connect(&endpoint).map_err(|e| (false, e))?;
+            session.query(&probe.query).map_err(|e| (true, e))
         })
         .await;
         let mut observed = Observed::default();
@@ -39,8 +42,8 @@ impl SqlProbe {
                 let first = rows.first().and_then(|r| r.first().cloned()).flatten();
                 observed.values.insert("RESULT".into(), first.map(Value::String).unwrap_or(Value::Null));
             }
-            Ok(Err(e)) => {
-                observed.values.insert("CONNECTED".into(), Value::Bool(false));
+            Ok(Err((connected, e))) => {
+                observed.values.insert("CONNECTED".into(), Value::Bool(connected));
                 observed.error = Some(format!("database `{}`: {e}", self.database));
             }
             Err(e) => observed.error = Some(format!("SQL probe stopped: {e}")),
