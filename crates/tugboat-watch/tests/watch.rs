@@ -408,3 +408,21 @@ fn alert_mail_goes_through_starttls_with_auth() {
     let db = std::fs::read(state_db(&dir)).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains("s3cret-relay"), "the password is not stored");
 }
+
+/// A scheduled backup that fails alerts like a failed check. The job command here is `false` (the
+/// daemon appends `backup --dir … --state …`), and the schedule fires at the next minute.
+#[test]
+fn a_failed_scheduled_backup_alerts() {
+    let hook = WebhookReceiver::start();
+    let dir = StackDir::new(&format!(
+        "stack: shop\nalerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\nwatch:\n  schedule: {{ backup: \"* * * * *\" }}\n",
+        hook.url("/alert")
+    ));
+    let daemon = Daemon::start(&dir, state_db(&dir));
+    let alert = hook.wait_for(1, Duration::from_secs(75))[0].json();
+    assert_eq!(alert["check"], "schedule/backup", "{alert}");
+    assert_eq!(alert["kind"], "triggered", "{alert}");
+    assert!(alert["summary"].as_str().unwrap().contains("tug backup exited with 1"), "{alert}");
+    let page = daemon.get("/").1;
+    assert!(page.contains("schedule/backup"), "{page}");
+}
