@@ -152,6 +152,9 @@ pub struct WatchArgs {
     /// Log lines as text or JSON
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Validate the configuration and print what would run (checks, alert rules, providers, schedules)
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }

@@ -117,3 +117,32 @@ fn dms_watch_emails_an_alert_when_the_backend_fails() {
     assert_eq!(line["message"], "tug watch started", "{log}");
     assert!(!log.contains("smoke-pw") && !log.contains("/hooks/token"), "no secret in the log:\n{log}");
 }
+
+#[test]
+fn watch_dry_run_prints_the_plan_and_bad_conditions_are_config_errors() {
+    let dms = Fixture::example("dms");
+    let target = dms_target();
+    let hook = WebhookReceiver::start();
+    let with_env = |mut tug: crate::util::Tug| {
+        for (k, v) in dms_env(&target, &hook) {
+            tug = tug.env(k, v);
+        }
+        tug
+    };
+    let run = with_env(dms.tug().args(["watch", "--dry-run", "--json"])).run();
+    run.success();
+    let plan = run.json();
+    assert_eq!(plan["checks"].as_array().unwrap().len(), 12, "smoke and monitor suites: {plan}");
+    assert_eq!(plan["checks"][0]["check"], "smoke/backend");
+    assert_eq!(plan["checks"][0]["alert"]["providers"], serde_json::json!(["email", "rocketchat"]));
+    assert_eq!(plan["schedules"][0]["job"], "backup");
+    assert!(plan["schedules"][0]["next"].as_str().unwrap().contains("T02:00:00"), "{plan}");
+    assert!(!run.stdout().contains("/hooks/token"), "the webhook URL is not printed");
+
+    dms.edit("tugboat.yml", |t| {
+        t.replacen("\"[STATUS] == 200\", \"[RESPONSE_TIME] < 2000\"", "\"[STATUS] =< 200\"", 1)
+    });
+    let run = with_env(dms.tug().args(["watch", "--dry-run"])).run();
+    run.failure(2);
+    run.stderr_contains("tugboat.yml:36:").stderr_contains("checks.smoke[0].expect[0]").stderr_contains("column 10");
+}
