@@ -171,7 +171,7 @@ pub fn compile(stack: &Stack, suites: Option<&[String]>) -> Result<Vec<Check>, C
     let root = stack.config_file.as_ref().map(|(_, node)| node);
     let mut errors = Vec::new();
     let mut checks = Vec::new();
-    let mut shared_stack: Option<Arc<Stack>> = None;
+    let shared_stack = std::cell::OnceCell::new();
     for suite in &names {
         let Some(entries) = config.checks.get(suite) else {
             let known: Vec<&str> = config.checks.keys().map(String::as_str).collect();
@@ -189,11 +189,8 @@ pub fn compile(stack: &Stack, suites: Option<&[String]>) -> Result<Vec<Check>, C
             let path = format!("checks.{suite}[{i}]");
             let node =
                 root.and_then(|r| r.get_path(&["checks", suite])).and_then(|n| n.as_seq()).and_then(|s| s.get(i));
-            let mut ctx =
-                Compiler { stack, shared_stack: shared_stack.clone(), node, path: &path, errors: &mut errors };
-            let check = ctx.check(suite, entry);
-            shared_stack = ctx.shared_stack.take();
-            checks.extend(check);
+            let mut ctx = Compiler { stack, shared_stack: &shared_stack, node, path: &path, errors: &mut errors };
+            checks.extend(ctx.check(suite, entry));
         }
     }
     ConfigError::collect(errors)?;
@@ -203,7 +200,7 @@ pub fn compile(stack: &Stack, suites: Option<&[String]>) -> Result<Vec<Check>, C
 struct Compiler<'a> {
     stack: &'a Stack,
     /// One copy of the stack for all SQL probes (they resolve their database when they run).
-    shared_stack: Option<Arc<Stack>>,
+    shared_stack: &'a std::cell::OnceCell<Arc<Stack>>,
     node: Option<&'a Node>,
     path: &'a str,
     errors: &'a mut Vec<ConfigError>,
@@ -352,7 +349,7 @@ impl Compiler<'_> {
             }
             "sql" => {
                 let s = entry.sql.as_ref()?;
-                let stack = self.shared_stack.get_or_insert_with(|| Arc::new(self.stack.clone())).clone();
+                let stack = Arc::clone(self.shared_stack.get_or_init(|| Arc::new(self.stack.clone())));
                 Probe::Sql(sql::SqlProbe { database: s.database.clone(), stack, query: s.query.clone() })
             }
             "container" => {
