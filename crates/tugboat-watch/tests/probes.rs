@@ -901,3 +901,19 @@ fn the_webhook_receiver_records_requests_and_answers_the_status_it_is_told() {
     assert_eq!(r.json(), serde_json::json!({"check": "smoke/api", "status": "down", "n": 200}));
     assert_eq!(requests[1].json()["n"], 500);
 }
+
+/// A failing host check says where to look: the containers using the most memory, read from the
+/// Docker Engine (a real container here).
+#[test]
+fn a_failing_host_check_lists_the_busiest_containers() {
+    let container = TestContainer::run(&[], &["sleep", "300"]);
+    container.wait_state("{{.State.Status}}", "running", Duration::from_secs(30));
+    let stack = StackDir::new(&suite("    - { name: squeezed, host: true, expect: [\"[MEMORY] < 0\"] }\n"));
+    let o = run(&stack.check("squeezed"));
+    assert_eq!(o.status, Status::Fail, "{o:#?}");
+    let top =
+        o.diagnostics.iter().find(|d| d.starts_with("top containers by memory: ")).unwrap_or_else(|| panic!("{o:#?}"));
+    assert!(top.contains(" MiB"), "{top}");
+    let listed = top.trim_start_matches("top containers by memory: ").split(", ").count();
+    assert!((1..=3).contains(&listed), "{top}");
+}

@@ -162,13 +162,14 @@ fn a_restart_mid_incident_neither_alerts_again_nor_forgets_the_incident() {
     target.set(500, "down");
     let hook = WebhookReceiver::start();
     let dir = StackDir::new(&format!(
-        "stack: shop\nchecks:\n  live:\n    - {{ name: api, http: \"{}\", interval: 200ms }}\nalerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\n",
+        "stack: shop\nchecks:\n  live:\n    - {{ name: api, http: \"{}\", interval: 200ms }}\nalerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\nwatch: {{ public_url: \"https://status.example.org/\" }}\n",
         target.url("/"),
         hook.url("/alert"),
     ));
     let daemon = Daemon::start(&dir, state_db(&dir));
     let first = hook.wait_for(1, Duration::from_secs(20));
     assert_eq!(first[0].json()["kind"], "triggered");
+    assert_eq!(first[0].json()["status_url"], "https://status.example.org/", "alerts link to the status page");
     daemon.stop();
 
     let daemon = Daemon::start(&dir, state_db(&dir));

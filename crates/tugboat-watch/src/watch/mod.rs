@@ -77,6 +77,8 @@ pub struct Loaded {
     pub retention: Duration,
     pub listen: String,
     pub token: Option<String>,
+    /// `watch.public_url`: the status page's address for links in alerts.
+    pub public_url: Option<String>,
     pub heartbeat: Option<(String, Duration)>,
 }
 
@@ -146,6 +148,7 @@ pub fn load(options: &Options) -> Result<Loaded, ConfigError> {
         retention: watch.retention.map(|r| r.0).unwrap_or(DEFAULT_RETENTION),
         listen,
         token,
+        public_url: watch.public_url.clone(),
         heartbeat: watch
             .heartbeat
             .as_ref()
@@ -476,7 +479,7 @@ fn prepare_alert(
         time_ms: now_ms,
         failing_since_ms: state.failing_since_ms,
         last_success_ms: state.last_ok_ms,
-        status_url: None,
+        status_url: loaded.public_url.clone(),
     };
     let providers = if rule.providers.is_empty() { loaded.notifier.names() } else { rule.providers.clone() };
     if providers.is_empty() {

@@ -173,6 +173,8 @@ pub struct WatchConfig {
     pub listen: Option<String>,
     /// Variable holding the token that guards the status page when it listens beyond loopback.
     pub token_env: Option<String>,
+    /// Where people reach the status page (behind a proxy, say); alerts link to it.
+    pub public_url: Option<String>,
     /// How long check history is kept (default 30 days).
     pub retention: Option<HumanDuration>,
     /// How many checks run at once (default 64).
