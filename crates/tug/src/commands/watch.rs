@@ -28,7 +28,8 @@ pub fn run(g: &Global, args: &WatchArgs) -> anyhow::Result<Exit> {
     if args.dry_run {
         return dry_run(g, &loaded);
     }
-    init_logging(args.log_format);
+    // `--json` on a daemon means machine-readable logs.
+    init_logging(if g.json { LogFormat::Json } else { args.log_format });
     let runtime = tugboat_watch::runtime()?;
     runtime.block_on(async move {
         let mut hangup = signal(SignalKind::hangup())?;
