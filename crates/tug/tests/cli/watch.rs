@@ -146,3 +146,82 @@ fn watch_dry_run_prints_the_plan_and_bad_conditions_are_config_errors() {
     run.failure(2);
     run.stderr_contains("tugboat.yml:36:").stderr_contains("checks.smoke[0].expect[0]").stderr_contains("column 10");
 }
+
+/// `tug smoke`'s two formats for one small suite, pinned: a pass, a failure with its observed values, a
+/// closed port that should be closed, and a GPU check on a host without one. Ports and timings redacted.
+#[test]
+fn smoke_report_formats() {
+    let target = HttpTarget::start();
+    target.route("/health", Response::new(503, r#"{"status":"degraded"}"#));
+    let closed = support::free_port();
+    let stack = Fixture::new();
+    stack.write("docker-compose.yml", "services:\n  web:\n    image: example.org/web:1.0\n");
+    stack.write(
+        "tugboat.yml",
+        &format!(
+            r#"stack: snap
+checks:
+  smoke:
+    - {{ name: frontend, http: "{front}", expect: ["[STATUS] == 200", "[RESPONSE_TIME] < 5000"] }}
+    - {{ name: backend, http: "{back}", expect: ["[STATUS] == 200", "[BODY].status == ok"] }}
+    - {{ name: admin-hidden, tcp: "127.0.0.1:{closed}", expect: closed }}
+    - {{ name: gpu-vram, gpu: true, expect: ["[GPU_MEMORY] < 90"] }}
+"#,
+            front = target.url("/"),
+            back = target.url("/health"),
+        ),
+    );
+    let redact = |text: &str| -> String {
+        let mut out = String::new();
+        for line in text.lines() {
+            let mut l = line.to_string();
+            for port in [target.port(), closed] {
+                l = l.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:PORT");
+            }
+            // "12 ms" and "in 0.3 s" vary from run to run.
+            let words: Vec<&str> = l.split(' ').collect();
+            let l: Vec<&str> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let timed = words.get(i + 1).is_some_and(|unit| *unit == "ms" || *unit == "s");
+                    if timed && w.parse::<f64>().is_ok() {
+                        "N"
+                    } else {
+                        *w
+                    }
+                })
+                .collect();
+            let l = l.join(" ");
+            out.push_str(l.trim_end());
+            out.push('\n');
+        }
+        out
+    };
+    let run = stack.tug().arg("smoke").run();
+    run.failure(1);
+    insta::assert_snapshot!("smoke_text", redact(&run.stdout()));
+
+    let run = stack.tug().args(["smoke", "--json"]).run();
+    run.failure(1);
+    let mut report = run.json();
+    report["duration_ms"] = "N".into();
+    for c in report["checks"].as_array_mut().unwrap() {
+        c["duration_ms"] = "N".into();
+        c["started_ms"] = "N".into();
+        c["target"] = redact(c["target"].as_str().unwrap()).trim().into();
+        if let Some(v) = c["values"].as_object_mut() {
+            for (k, v) in v.iter_mut() {
+                if k == "RESPONSE_TIME" {
+                    *v = "N".into();
+                }
+            }
+        }
+        for cond in c["conditions"].as_array_mut().unwrap() {
+            if cond["condition"].as_str().unwrap().starts_with("[RESPONSE_TIME]") {
+                cond["observed"] = "N".into();
+            }
+        }
+    }
+    insta::assert_json_snapshot!("smoke_json", report);
+}
