@@ -100,6 +100,7 @@ pub struct ForgetArgs {
     /// Show what would be kept and removed, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -140,6 +141,7 @@ pub struct SmokeArgs {
     /// How many checks run at once
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -155,6 +157,7 @@ pub struct WatchArgs {
     /// Validate the configuration and print what would run (checks, alert rules, providers, schedules)
     #[arg(long)]
     pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
