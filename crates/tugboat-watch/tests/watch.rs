@@ -369,6 +369,13 @@ fn status_page_renders_in_a_headless_browser_at_phone_width() {
         out.stdout
     };
     let dom = String::from_utf8(browser(&["--dump-dom"])).unwrap();
+    // An alert raised with no provider configured says so.
+    wait_until(
+        Duration::from_secs(20),
+        "the alert to be listed",
+        || daemon.get("/").1.contains("not sent: no provider").then_some(()),
+        || daemon.get("/").1,
+    );
     for needle in ["smoke/frontend", "smoke/backend", "1 failing", "(observed 503)"] {
         assert!(dom.contains(needle), "the browser's DOM lacks {needle}:\n{dom}");
     }

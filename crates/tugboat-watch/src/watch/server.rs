@@ -326,13 +326,16 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.85rem}} td
         for a in &alerts {
             let _ = write!(
                 page,
-                "<tr><td>{}</td><td>{}</td><td>{}: {}</td><td>{}{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}: {}</td><td>{}</td></tr>",
                 format_time(a.time_ms),
                 html(&a.check_id),
                 html(&a.kind),
                 html(&a.summary),
-                a.delivered,
-                if a.pending > 0 { format!(" ({} queued)", a.pending) } else { String::new() }
+                match (a.delivered, a.pending) {
+                    (0, 0) => "not sent: no provider".to_string(),
+                    (d, 0) => d.to_string(),
+                    (d, p) => format!("{d} ({p} queued)"),
+                }
             );
         }
         page.push_str("</table>");
