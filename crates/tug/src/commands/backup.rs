@@ -2,10 +2,9 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use serde_json::json;
-use tugboat::secret::Secret;
-use tugboat::stack::{self, LoadOptions, Stack};
+
+use tugboat::stack::{self, LoadOptions, SecretError, Stack};
 use tugboat::store::Outcome;
 use tugboat_backup::repo::{KeepPolicy, ReadData, Repo, RepoConfig};
 use tugboat_backup::run::{self, SourceOutcome};
@@ -30,24 +29,17 @@ pub fn repo_config(stack: &Stack) -> anyhow::Result<RepoConfig> {
         let dir = std::path::absolute(&stack.dir).unwrap_or_else(|_| stack.dir.clone());
         tugboat::stack::normalize::resolve_path(&backup.repository, &dir)
     };
-    let password = match (&backup.password_env, &backup.password_file) {
-        (Some(var), _) => stack
-            .variable(var)
-            .ok_or_else(|| UsageError(format!("backup.password_env: {var} is not set (in the environment or .env)")))?,
-        (None, Some(file)) => {
-            let path = stack.dir.join(file);
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("backup.password_file: cannot read {}", path.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string()
-        }
-        (None, None) => {
+    let password = match stack.password("backup", backup.password_env.as_deref(), backup.password_file.as_deref()) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
             return Err(
                 UsageError("backup: set `password_env` (or `password_file`) for the repository key".into()).into()
             )
         }
+        Err(e @ SecretError::Unset { .. }) => return Err(UsageError(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
     };
-    Ok(RepoConfig { location, password: Secret::new(password) })
+    Ok(RepoConfig { location, password })
 }
 
 pub fn open_repo(stack: &Stack) -> anyhow::Result<Repo> {

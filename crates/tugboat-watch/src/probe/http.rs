@@ -21,6 +21,19 @@ pub struct HttpProbe {
     pub follow_redirects: bool,
     pub insecure: bool,
     pub ca_pem: Option<Vec<u8>>,
+    /// A digest of `ca_pem` (0 without one), taken once so that finding the shared client on every run
+    /// does not copy and hash the certificate again.
+    pub ca_id: u64,
+}
+
+/// The `ca_id` of a PEM bundle.
+pub fn ca_id(pem: Option<&[u8]>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    pem.map_or(0, |pem| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        pem.hash(&mut h);
+        h.finish() | 1
+    })
 }
 
 /// One client per TLS/redirect setting, shared by every check that uses it: a client holds a connection
@@ -30,12 +43,12 @@ pub struct Clients {
     clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
 }
 
-/// (follow redirects, skip verification, extra CA PEM).
-type ClientKey = (bool, bool, Option<Vec<u8>>);
+/// (follow redirects, skip verification, extra CA's `ca_id`).
+type ClientKey = (bool, bool, u64);
 
 impl Clients {
     fn client(&self, probe: &HttpProbe) -> Result<reqwest::Client, String> {
-        let key = (probe.follow_redirects, probe.insecure, probe.ca_pem.clone());
+        let key = (probe.follow_redirects, probe.insecure, probe.ca_id);
         let mut clients = self.clients.lock().map_err(|_| "HTTP client cache poisoned".to_string())?;
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());

@@ -328,6 +328,7 @@ impl Compiler<'_> {
                     body,
                     follow_redirects: entry.follow_redirects.unwrap_or(true),
                     insecure: entry.insecure,
+                    ca_id: http::ca_id(ca_pem.as_deref()),
                     ca_pem,
                 })
             }

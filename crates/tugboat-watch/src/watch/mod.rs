@@ -167,8 +167,8 @@ fn is_loopback(addr: &str) -> bool {
 pub struct View {
     pub stack: String,
     pub started_ms: i64,
-    /// Checks in config order: (id, kind, target, interval).
-    pub checks: Vec<(String, String, String, Duration)>,
+    /// Checks in config order: (id, kind, target).
+    pub checks: Vec<(String, String, String)>,
     pub latest: HashMap<String, Outcome>,
     pub states: HashMap<String, CheckState>,
     /// (when, how late the run started) for the last minute of runs.
@@ -301,18 +301,9 @@ fn spawn_config_tasks(shared: &Arc<Shared>, tx: &mpsc::Sender<Report>) -> Vec<Jo
     let loaded = shared.current();
     {
         let mut view = shared.view();
-        view.checks = loaded
-            .checks
-            .iter()
-            .map(|c| (c.id.clone(), c.kind.to_string(), c.target.clone(), loaded.intervals[&c.id]))
-            .collect();
+        view.checks = loaded.checks.iter().map(|c| (c.id.clone(), c.kind.to_string(), c.target.clone())).collect();
         for (what, cron) in &loaded.schedules {
-            view.checks.push((
-                format!("schedule/{what}"),
-                "job".into(),
-                format!("tug {what} ({cron})"),
-                Duration::ZERO,
-            ));
+            view.checks.push((format!("schedule/{what}"), "job".into(), format!("tug {what} ({cron})")));
         }
         let known: Vec<String> = view.checks.iter().map(|c| c.0.clone()).collect();
         view.latest.retain(|id, _| known.contains(id));

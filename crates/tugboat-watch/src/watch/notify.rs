@@ -154,23 +154,12 @@ impl Notifier {
                     }),
                     (None, None) => None,
                 };
-                let password = match (&smtp.password_env, &smtp.password_file) {
-                    (Some(var), _) => match stack.variable(var) {
-                        Some(p) => Some(Secret::new(p)),
-                        None => {
-                            errors.push(ConfigError::Other(format!("alerts[{i}].smtp.password_env: {var} is not set")));
-                            None
-                        }
-                    },
-                    (None, Some(file)) => match std::fs::read_to_string(stack.dir.join(file)) {
-                        Ok(p) => Some(Secret::new(p.trim_end_matches(['\r', '\n']))),
-                        Err(e) => {
-                            errors.push(ConfigError::Other(format!("alerts[{i}].smtp.password_file: {file}: {e}")));
-                            None
-                        }
-                    },
-                    (None, None) => None,
-                };
+                let password = stack
+                    .password(&format!("alerts[{i}].smtp"), smtp.password_env.as_deref(), smtp.password_file.as_deref())
+                    .unwrap_or_else(|e| {
+                        errors.push(ConfigError::Other(e.to_string()));
+                        None
+                    });
                 let from = smtp.from.clone().unwrap_or_else(|| format!("tugboat@{}", hostname()));
                 let ca_pem = match &smtp.ca_file {
                     Some(file) => match std::fs::read(stack.dir.join(file)) {

@@ -82,7 +82,7 @@ fn rows(shared: &Shared) -> Vec<Row> {
     let view = shared.view.read().unwrap_or_else(|e| e.into_inner());
     view.checks
         .iter()
-        .map(|(id, kind, target, _)| {
+        .map(|(id, kind, target)| {
             let latest = view.latest.get(id);
             Row {
                 id: id.clone(),
@@ -164,10 +164,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         "tugboat_check_incident_open",
         "1 while an alert for the check is open.",
         "gauge",
-        rows.iter()
-            .filter(|r| r.kind != "job" || r.status.is_some())
-            .map(|r| (labels(r), r.incident_since_ms.is_some() as u8 as f64))
-            .collect(),
+        rows.iter().map(|r| (labels(r), r.incident_since_ms.is_some() as u8 as f64)).collect(),
     );
     family(
         "tugboat_check_certificate_expiry_seconds",

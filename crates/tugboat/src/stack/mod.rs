@@ -21,10 +21,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::secret::Secret;
+
 pub use compose::{Dependency, EnvVar, Mount, Network, Port, Project, Service, VariableUse};
 pub use config::TugboatConfig;
 pub use envfile::EnvEntry;
 pub use error::{ConfigError, Location};
+
 pub use yaml::{Node, Span};
 
 /// The file names Docker Compose looks for, in its order of preference.
@@ -76,6 +79,26 @@ impl Stack {
         service.profiles.is_empty() || self.active_profiles.iter().any(|p| p == "*" || service.profiles.contains(p))
     }
 
+    /// A secret given by reference, as `tugboat.yml` writes them: `password_env` names a variable (see
+    /// [`Stack::variable`]), `password_file` a file beside `tugboat.yml` (trailing newline dropped). `key`
+    /// is the setting's path for errors (`backup`, `alerts[0].smtp`). `None` when neither is given.
+    pub fn password(&self, key: &str, env: Option<&str>, file: Option<&str>) -> Result<Option<Secret>, SecretError> {
+        match (env, file) {
+            (Some(var), _) => match self.variable(var) {
+                Some(v) => Ok(Some(Secret::new(v))),
+                None => Err(SecretError::Unset { key: format!("{key}.password_env"), var: var.to_string() }),
+            },
+            (None, Some(file)) => {
+                let path = self.dir.join(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => Ok(Some(Secret::new(text.trim_end_matches(['\n', '\r'])))),
+                    Err(cause) => Err(SecretError::Unreadable { key: format!("{key}.password_file"), path, cause }),
+                }
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     /// A variable as Compose would resolve it: the process environment, then `.env`.
     pub fn variable(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().or_else(|| {
@@ -100,6 +123,15 @@ impl Stack {
         let digest = hasher.finalize();
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// Why a secret reference gave no value: a usage problem (the variable is unset) or an I/O one.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{key}: {var} is not set (in the environment or .env)")]
+    Unset { key: String, var: String },
+    #[error("{key}: cannot read {}: {cause}", path.display())]
+    Unreadable { key: String, path: PathBuf, cause: std::io::Error },
 }
 
 /// Finds `tugboat.yml` in `dir` (or `dir` is the file itself).
