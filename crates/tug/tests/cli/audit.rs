@@ -113,8 +113,9 @@ fn init_is_audited_and_the_chain_verifies() {
     assert_eq!(events[1]["prev_hash"], events[0]["hash"]);
     assert_eq!(events[0]["params"]["force"], false);
     assert_eq!(events[1]["params"]["force"], true);
-    // The stack name is the directory's (no tugboat.yml named one before init).
-    assert_eq!(events[0]["stack"], f.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    // The stack name is the Compose project name, from the directory (no tugboat.yml named one before init).
+    let dir_name = f.path().file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    assert_eq!(events[0]["stack"], dir_name);
 
     let verify = f.tug().args(["audit", "verify", "."]).run();
     verify.success().stdout_contains("2 events, chain intact");

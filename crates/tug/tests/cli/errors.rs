@@ -67,13 +67,49 @@ fn several_errors_are_reported_together() {
 #[test]
 fn unknown_service_attribute() {
     let text = "services:\n  app:\n    image: nginx:1.27.0\n    imagee: nginx:1.27.1\n";
-    bad(&compose(text), &[&loc(DC, at1(text, "imagee")), "unknown service attribute `imagee`"]);
+    bad(
+        &compose(text),
+        &[
+            &loc(DC, at1(text, "imagee")),
+            "services.app: additional property imagee is not allowed (did you mean image?)",
+        ],
+    );
 }
 
 #[test]
 fn unknown_top_level_key() {
     let text = "services:\n  app:\n    image: nginx:1.27.0\nservice:\n  other: {}\n";
-    bad(&compose(text), &[&loc(DC, at(text, "\nservice:", "service")), "unknown top-level key `service`"]);
+    bad(
+        &compose(text),
+        &[
+            &loc(DC, at(text, "\nservice:", "service")),
+            "additional property service is not allowed (did you mean services?)",
+        ],
+    );
+}
+
+/// The merged model is checked against the compose-spec schema: an override need not be a complete service,
+/// and what is wrong in it is reported at its own line, every problem at once.
+#[test]
+fn schema_errors_in_an_override_point_at_the_override() {
+    let f = compose("services:\n  app:\n    image: nginx:1.27.0\n");
+    let over = "services:\n  app:\n    ports:\n      - {target: 80, publishd: 8080}\n    deploy:\n      resources:\n        limits: {cpu: '0.5'}\n    user: 1000\n";
+    f.write("docker-compose.override.yml", over);
+    let o = "docker-compose.override.yml";
+    bad(
+        &f,
+        &[
+            &loc(o, at1(over, "publishd")),
+            "services.app.ports[0]: additional property publishd is not allowed (did you mean published?)",
+            &loc(o, at1(over, "cpu:")),
+            "services.app.deploy.resources.limits: additional property cpu is not allowed (did you mean cpus?)",
+            &loc(o, at1(over, "1000")),
+            "services.app.user: must be a string, found 1000",
+        ],
+    );
+    // Without the mistakes, the override alone (no `image`) merges into a valid service.
+    f.write("docker-compose.override.yml", "services:\n  app:\n    ports: ['8080:80']\n    user: '1000'\n");
+    f.tug().args(["config", "."]).run().success();
 }
 
 #[test]

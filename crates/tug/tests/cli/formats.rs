@@ -18,6 +18,7 @@ policy:
 ";
 
 pub const SNAP_COMPOSE: &str = "\
+name: snap
 services:
   web:
     image: example.org/web:${WEB_TAG}
@@ -34,7 +35,7 @@ services:
     restart: unless-stopped
     deploy:
       resources:
-        limits: { memory: 256m, cpus: \"0.5\" }
+        limits: { memory: 256m, cpus: \"0.5\", pids: 256 }
   worker:
     image: example.org/worker:2.0.1
     read_only: true
@@ -43,7 +44,7 @@ services:
     restart: unless-stopped
     deploy:
       resources:
-        limits: { memory: 128m, cpus: \"0.25\" }
+        limits: { memory: 128m, cpus: \"0.25\", pids: 128 }
 ";
 
 pub const SNAP_TEMPLATE: &str = "\

@@ -11,7 +11,8 @@
 
 mod audit;
 mod backups;
-mod compose_parity;
+mod compose_v2;
+mod config;
 mod containers;
 mod databases;
 mod diff_env;

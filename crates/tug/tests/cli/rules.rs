@@ -1,4 +1,4 @@
-//! Each rule TB001..TB022: a small stack that triggers it, asserting the finding's `file:line:col` (computed
+//! Each rule TB001..TB024: a small stack that triggers it, asserting the finding's `file:line:col` (computed
 //! from the text written, never hard-coded), and a near miss — a fully hardened stack that must not.
 
 use serde_json::Value;
@@ -18,7 +18,7 @@ const SERVICE: &str = "  NAME:
     restart: unless-stopped
     deploy:
       resources:
-        limits: { memory: 256m, cpus: \"0.5\" }
+        limits: { memory: 256m, cpus: \"0.5\", pids: 256 }
 ";
 
 fn service(name: &str) -> String {
@@ -234,27 +234,152 @@ fn tb008_sensitive_host_mount() {
 }
 
 #[test]
-fn tb009_no_memory_limit() {
+fn tb008_paths_under_sensitive_directories() {
+    // Short and long syntax, read-only or not; `/var/run/…` is `/run/…`.
+    let text = compose(&[service_with(
+        "app",
+        "    volumes:\n      - /etc/ssl/private:/keys:ro\n      - /var/lib/docker/volumes:/volumes\n      - /proc/1:/host/proc1:ro\n      - type: bind\n        source: /root/.ssh\n        target: /ssh\n        read_only: true\n      - /var/run/dbus/system_bus_socket:/run/dbus/system_bus_socket:ro\n      - /var:/host-var:ro\n",
+    )]);
+    let doc = expect(
+        &stack(&text),
+        &[
+            ("TB008", loc(DC, at1(&text, "/etc/ssl/private:/keys:ro"))),
+            ("TB008", loc(DC, at1(&text, "/var/lib/docker/volumes:/volumes"))),
+            ("TB008", loc(DC, at1(&text, "/proc/1:/host/proc1:ro"))),
+            ("TB008", loc(DC, at(&text, "- type: bind\n        source: /root/.ssh", "type: bind"))),
+            ("TB008", loc(DC, at1(&text, "/var/run/dbus/system_bus_socket"))),
+            ("TB008", loc(DC, at1(&text, "/var:/host-var:ro"))),
+        ],
+    );
+    let messages: Vec<String> = doc["findings"].as_array().into_iter().flatten().map(|f| str(&f["message"])).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("/etc/ssl/private read-only (still sensitive): under /etc")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("host path /var read-only") && m.contains("it contains /var/lib/docker")),
+        "{messages:?}"
+    );
+    assert!(messages.iter().any(|m| m.contains("does not stop a client using a socket")), "{messages:?}");
+
+    // Near misses: names that only start like a sensitive directory, data directories, and the
+    // harmless files bound read-only.
+    let text = compose(&[service_with(
+        "app",
+        "    volumes:\n      - /etcd:/etcd\n      - /srv/app/data:/data\n      - /mnt/nas:/nas\n      - /etc/localtime:/etc/localtime:ro\n      - /etc/timezone:/etc/timezone:ro\n      - type: bind\n        source: /usr/share/zoneinfo\n        target: /usr/share/zoneinfo\n        read_only: true\n",
+    )]);
+    clean(&stack(&text));
+
+    // The same harmless file bound read-write is a finding.
+    let text = compose(&[service_with("app", "    volumes:\n      - /etc/localtime:/etc/localtime\n")]);
+    expect(&stack(&text), &[("TB008", loc(DC, at1(&text, "/etc/localtime:/etc/localtime")))]);
+}
+
+#[test]
+fn tb008_named_volume_that_binds_a_host_path() {
+    let volumes =
+        "volumes:\n  data:\n    driver: local\n    driver_opts:\n      type: none\n      o: bind\n      device: /etc\n";
+    let text = compose(&[service_with("app", "    volumes:\n      - data:/data\n")]) + volumes;
+    let doc = expect(&stack(&text), &[("TB008", loc(DC, at1(&text, "data:/data")))]);
+    let message = str(&doc["findings"][0]["message"]);
+    assert!(message.contains("/etc through volume `data` (driver_opts.device)"), "{message}");
+
+    // Near miss: the same kind of volume binding a data directory.
+    let text = compose(&[service_with("app", "    volumes:\n      - data:/data\n")])
+        + &volumes.replace("device: /etc", "device: /srv/app-data");
+    clean(&stack(&text));
+}
+
+#[test]
+fn tb023_no_pids_limit() {
+    let text = compose(&[swap(&service("app"), ", pids: 256 }", " }")]);
+    expect(&stack(&text), &[("TB023", loc(DC, at(&text, "\n  app:", "app")))]);
+
+    for unlimited in ["-1", "0"] {
+        let text = compose(&[swap(&service("app"), "pids: 256", &format!("pids: {unlimited}"))]);
+        let context = format!("pids: {unlimited} }}");
+        expect(&stack(&text), &[("TB023", loc(DC, at(&text, &context, unlimited)))]);
+    }
+    // The older `pids_limit`, on a service without deploy limits.
+    let legacy = swap(
+        &service("app"),
+        "    deploy:\n      resources:\n        limits: { memory: 256m, cpus: \"0.5\", pids: 256 }\n",
+        "    mem_limit: 256m\n    cpus: 0.5\n    pids_limit: -1\n",
+    );
+    let text = compose(std::slice::from_ref(&legacy));
+    expect(&stack(&text), &[("TB023", loc(DC, at(&text, "pids_limit: -1", "-1")))]);
+
+    // Near miss: `pids_limit` set.
+    clean(&stack(&compose(&[swap(&legacy, "pids_limit: -1", "pids_limit: 200")])));
+}
+
+#[test]
+fn tb024_shared_mount_propagation() {
+    let text = compose(&[service_with(
+        "app",
+        "    volumes:\n      - type: bind\n        source: /mnt/media\n        target: /media\n        read_only: true\n        bind:\n          propagation: rshared\n      - type: bind\n        source: /srv/usb\n        target: /usb\n        bind: { propagation: rslave }\n",
+    )]);
+    expect(
+        &stack(&text),
+        &[
+            ("TB024", loc(DC, at(&text, "propagation: rshared", "rshared"))),
+            ("TB024", loc(DC, at(&text, "propagation: rslave", "rslave"))),
+        ],
+    );
+    let text = compose(&[service_with(
+        "app",
+        "    volumes:\n      - type: bind\n        source: /mnt/media\n        target: /media\n        bind:\n          propagation: rprivate\n",
+    )]);
+    clean(&stack(&text));
+}
+
+/// The short syntax's propagation option (`/mnt:/mnt:ro,rshared`) is dropped by the volume normalizer.
+#[test]
+fn tb024_shared_mount_propagation_short_syntax() {
     let text =
-        compose(&[swap(&service("app"), "limits: { memory: 256m, cpus: \"0.5\" }", "limits: { cpus: \"0.5\" }")]);
+        compose(&[service_with("app", "    volumes:\n      - /mnt:/mnt:ro,rshared\n      - /srv/usb:/usb:slave\n")]);
+    expect(
+        &stack(&text),
+        &[
+            ("TB024", loc(DC, at1(&text, "/mnt:/mnt:ro,rshared"))),
+            ("TB024", loc(DC, at1(&text, "/srv/usb:/usb:slave"))),
+        ],
+    );
+    clean(&stack(&compose(&[service_with("app", "    volumes:\n      - /mnt:/mnt:ro,rprivate\n")])));
+}
+
+#[test]
+fn tb009_no_memory_limit() {
+    let text = compose(&[swap(
+        &service("app"),
+        "limits: { memory: 256m, cpus: \"0.5\", pids: 256 }",
+        "limits: { cpus: \"0.5\", pids: 256 }",
+    )]);
     expect(&stack(&text), &[("TB009", loc(DC, at(&text, "\n  app:", "app")))]);
 
     // Near miss: the older top-level `mem_limit` and `cpus` keys.
     let text = compose(&[swap(
         &service("app"),
-        "    deploy:\n      resources:\n        limits: { memory: 256m, cpus: \"0.5\" }\n",
-        "    mem_limit: 256m\n    cpus: 0.5\n",
+        "    deploy:\n      resources:\n        limits: { memory: 256m, cpus: \"0.5\", pids: 256 }\n",
+        "    mem_limit: 256m\n    cpus: 0.5\n    pids_limit: 256\n",
     )]);
     clean(&stack(&text));
 }
 
 #[test]
 fn tb010_no_cpu_limit() {
-    let text = compose(&[swap(&service("app"), "limits: { memory: 256m, cpus: \"0.5\" }", "limits: { memory: 256m }")]);
+    let text = compose(&[swap(
+        &service("app"),
+        "limits: { memory: 256m, cpus: \"0.5\", pids: 256 }",
+        "limits: { memory: 256m, pids: 256 }",
+    )]);
     expect(&stack(&text), &[("TB010", loc(DC, at(&text, "\n  app:", "app")))]);
 
-    let text = compose(&[swap(&service("app"), "limits: { memory: 256m, cpus: \"0.5\" }", "limits: { memory: 256m }")
-        + "    cpus: \"0.5\"\n"]);
+    let text = compose(&[swap(
+        &service("app"),
+        "limits: { memory: 256m, cpus: \"0.5\", pids: 256 }",
+        "limits: { memory: 256m, pids: 256 }",
+    ) + "    cpus: \"0.5\"\n"]);
     clean(&stack(&text));
 }
 

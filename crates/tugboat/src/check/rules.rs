@@ -18,7 +18,7 @@ pub static RULES: &[Rule] = &[
     Rule { id: "TB005", name: "no-new-privileges-missing", severity: Medium, rationale: "without no-new-privileges, setuid binaries inside the container can raise privileges", fix: "add `security_opt: [\"no-new-privileges:true\"]`" },
     Rule { id: "TB006", name: "privileged", severity: High, rationale: "a privileged container has every capability and all host devices: it is root on the host", fix: "remove `privileged: true`; grant the specific `devices:` or `cap_add` needed" },
     Rule { id: "TB007", name: "host-namespace", severity: High, rationale: "sharing the host's network, PID, IPC or user namespace removes the isolation between container and host", fix: "remove `network_mode: host` / `pid: host` / `ipc: host` / `userns_mode: host`; publish ports instead" },
-    Rule { id: "TB008", name: "sensitive-host-mount", severity: High, rationale: "the Docker socket or host system paths mounted into a container give control of the host", fix: "remove the mount; use a socket proxy with a read-only API allowlist if the service must talk to Docker" },
+    Rule { id: "TB008", name: "sensitive-host-mount", severity: High, rationale: "a container runtime socket, a host system directory or a user's credentials bound into a container give control of, or secrets from, the host", fix: "remove the bind (read-only does not help for sockets and secrets); use a socket proxy with a read-only API allowlist if the service must talk to Docker, and bind single harmless files read-only (`/etc/localtime:/etc/localtime:ro`)" },
     Rule { id: "TB009", name: "no-memory-limit", severity: Medium, rationale: "one service without a memory limit can exhaust the host and take every other service down", fix: "set `deploy.resources.limits.memory` (or `mem_limit`)" },
     Rule { id: "TB010", name: "no-cpu-limit", severity: Low, rationale: "one service without a CPU limit can starve the others", fix: "set `deploy.resources.limits.cpus` (or `cpus`)" },
     Rule { id: "TB011", name: "no-healthcheck", severity: Low, rationale: "without a healthcheck Docker cannot tell a hung service from a healthy one, and dependants start too early", fix: "add a `healthcheck:` with `test`, `interval`, `timeout` and `retries`" },
@@ -33,6 +33,8 @@ pub static RULES: &[Rule] = &[
     Rule { id: "TB020", name: "template-variable-unused", severity: Low, rationale: "template entries nobody uses make operators fill in values that do nothing", fix: "remove the entry from the env template" },
     Rule { id: "TB021", name: "dotenv-not-ignored", severity: High, rationale: "a `.env` that git does not ignore is one `git add .` away from publishing every secret", fix: "add `.env` to `.gitignore` (and remove it from the index with `git rm --cached .env` if it was committed)" },
     Rule { id: "TB022", name: "security-profile-disabled", severity: High, rationale: "seccomp:unconfined, apparmor:unconfined or label:disable turn off the kernel's syscall and MAC filtering", fix: "remove the option from `security_opt`; write a custom profile if the default blocks something" },
+    Rule { id: "TB023", name: "no-pids-limit", severity: Medium, rationale: "one fork bomb or thread leak in a service without a PID limit exhausts the host's process table and takes every other service down", fix: "set `deploy.resources.limits.pids: 256` next to the memory limit, or `pids_limit: 256` on a service without `deploy.resources.limits` (Compose rejects `pids_limit` beside limits that lack `pids`), sized to the processes and threads the service really runs; -1 and 0 mean no limit" },
+    Rule { id: "TB024", name: "shared-mount-propagation", severity: Medium, rationale: "`shared`/`rshared` bind propagation puts mounts made in the container onto the host, and `slave`/`rslave` brings later host mounts into the container: the bind is no longer a fixed view of one directory", fix: "remove `propagation` (`bind.propagation`, or the `:rshared`-style option) so the default `rprivate` applies; exempt a storage or mount helper that truly needs it, with the reason" },
 ];
 
 const DANGEROUS_CAPS: &[&str] = &[
@@ -54,28 +56,80 @@ const DANGEROUS_CAPS: &[&str] = &[
     "SYS_RESOURCE",
 ];
 
-/// Host paths whose mount gives control of, or secrets from, the host.
-const SENSITIVE_PATHS: &[&str] = &[
-    "/",
-    "/etc",
-    "/root",
-    "/proc",
-    "/sys",
-    "/boot",
-    "/dev",
-    "/var/run",
-    "/run",
-    "/var/lib/docker",
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/var/run/containerd",
-    "/run/containerd",
-    "/usr",
-    "/lib",
-    "/bin",
-    "/sbin",
-    "/home",
+/// A host path whose bind gives control of, or secrets from, the host: that path and everything below
+/// it (compared component by component, `*` matching any one component). `/var/run/…` is read as
+/// `/run/…`. A bind of a directory that contains one of these (`/`, `/var`, `/home`) is reported too.
+struct HostPath {
+    path: &'static str,
+    what: &'static str,
+    /// A socket (or a directory of them): read-only does not stop a client using it.
+    socket: bool,
+}
+
+const fn host(path: &'static str, what: &'static str) -> HostPath {
+    HostPath { path, what, socket: false }
+}
+
+const fn socket(path: &'static str, what: &'static str) -> HostPath {
+    HostPath { path, what, socket: true }
+}
+
+const SENSITIVE_HOST_PATHS: &[HostPath] = &[
+    host("/etc", "host configuration and secrets (shadow, sudoers, TLS keys, cron)"),
+    host("/root", "root's home (SSH keys, shell startup files)"),
+    host("/home/*/.ssh", "a user's SSH keys and authorized_keys"),
+    host("/home/*/.gnupg", "a user's GnuPG keys"),
+    host("/home/*/.aws", "a user's cloud credentials"),
+    host("/home/*/.azure", "a user's cloud credentials"),
+    host("/home/*/.kube", "a user's cluster credentials"),
+    host("/home/*/.docker", "a user's registry credentials and Docker contexts"),
+    host("/boot", "the kernel and boot loader"),
+    host("/proc", "host processes and kernel tunables"),
+    host("/sys", "kernel, cgroup and device interfaces"),
+    host("/dev", "host devices (disks, memory, USB); grant single devices with `devices:`"),
+    host("/usr", "host programs and libraries"),
+    host("/bin", "host programs"),
+    host("/sbin", "host programs"),
+    host("/lib", "host libraries and kernel modules"),
+    host("/lib32", "host libraries"),
+    host("/lib64", "host libraries"),
+    host("/libx32", "host libraries"),
+    host("/var/lib/docker", "Docker's data: every container's filesystem, config and volumes"),
+    host("/var/lib/containerd", "containerd's data: every container's filesystem"),
+    host("/var/lib/containers", "Podman/CRI-O's data: every container's filesystem"),
+    host("/var/lib/kubelet", "the kubelet's data: pod secrets and volumes"),
+    host("/var/lib/rancher", "k3s/RKE2 data: cluster tokens and container storage"),
+    host("/var/spool/cron", "crontabs: a line written there runs on the host"),
+    socket("/run/docker.sock", "the Docker API socket: control of every container and of the host"),
+    socket("/run/docker", "Docker's runtime directory (sockets)"),
+    socket("/run/containerd", "containerd's sockets"),
+    socket("/run/crio", "CRI-O's sockets"),
+    socket("/run/podman", "Podman's API socket"),
+    socket("/run/dbus", "the system D-Bus: systemd and other root services"),
+    socket("/run/systemd", "systemd's private sockets"),
+    socket("/run/user/*/docker.sock", "rootless Docker's API socket"),
 ];
+
+/// Socket file names that are a container runtime's API wherever they live.
+const RUNTIME_SOCKETS: &[&str] = &["docker.sock", "containerd.sock", "podman.sock", "crio.sock"];
+
+/// Paths under [`SENSITIVE_HOST_PATHS`] that are harmless when bound read-only (and only then): the
+/// path and everything below it.
+const HARMLESS_READ_ONLY: &[(&str, &str)] = &[
+    ("/etc/localtime", "clock and timezone"),
+    ("/etc/timezone", "clock and timezone"),
+    ("/usr/share/zoneinfo", "clock and timezone"),
+    ("/etc/ssl/certs", "public CA certificates"),
+    ("/etc/ca-certificates", "public CA certificates"),
+    ("/etc/pki/ca-trust/extracted", "public CA certificates"),
+    ("/etc/pki/tls/certs", "public CA certificates"),
+    ("/usr/share/ca-certificates", "public CA certificates"),
+    ("/etc/machine-id", "host identity read by log shippers and exporters"),
+    ("/etc/os-release", "host identity read by log shippers and exporters"),
+];
+
+/// Bind propagation modes that let mounts cross between container and host.
+const SHARED_PROPAGATION: &[&str] = &["shared", "rshared", "slave", "rslave"];
 
 struct Ctx<'a> {
     stack: &'a Stack,
@@ -182,22 +236,15 @@ fn service_rules(ctx: &mut Ctx, s: &Service) {
             ctx.push("TB007", Some(s), Some(span), format!("`{}` shares the host's namespace (`{key}: host`)", s.name));
         }
     }
-    for m in &s.volumes {
-        let Some(src) = m.source.as_deref().filter(|_| m.kind == "bind") else { continue };
-        let src = src.trim_end_matches('/');
-        let src = if src.is_empty() { "/" } else { src };
-        let hit = SENSITIVE_PATHS.contains(&src) || src.ends_with("docker.sock") || src.ends_with("containerd.sock");
-        if hit {
-            let ro = if m.read_only { " (read-only, still sensitive)" } else { "" };
-            ctx.push("TB008", Some(s), Some(&m.span), format!("`{}` mounts host path {src}{ro}", s.name));
-        }
-    }
+    sensitive_mounts(ctx, s);
+    mount_propagation(ctx, s);
     if crate::stack::diff::memory_limit(s).is_none() {
         ctx.push("TB009", Some(s), None, format!("`{}` has no memory limit", s.name));
     }
     if crate::stack::diff::cpu_limit(s).is_none() {
         ctx.push("TB010", Some(s), None, format!("`{}` has no CPU limit", s.name));
     }
+    pids_limit(ctx, s);
     let health = s.node.get("healthcheck");
     let disabled = health.is_some_and(|h| {
         h.get("disable").and_then(Node::as_bool) == Some(true)
@@ -236,6 +283,227 @@ fn service_rules(ctx: &mut Ctx, s: &Service) {
     }
     exposure_rules(ctx, s);
     secret_rules(ctx, s);
+}
+
+/// A host directory or file a service's mount makes visible in the container.
+struct HostBind<'a> {
+    /// The host path, absolute and lexically clean.
+    source: String,
+    read_only: bool,
+    span: &'a Span,
+    /// The top-level volume it comes through, when it is a `driver_opts` bind volume.
+    volume: Option<&'a str>,
+}
+
+/// Bind mounts, and named volumes whose `local` driver binds a host path
+/// (`driver_opts: { type: none, o: bind, device: /path }`), as the host paths they expose.
+fn host_binds<'a>(stack: &Stack, s: &'a Service) -> Vec<HostBind<'a>> {
+    let top = stack.project.root.get("volumes");
+    let mut out = Vec::new();
+    for m in &s.volumes {
+        let Some(src) = m.source.as_deref() else { continue };
+        match m.kind.as_str() {
+            "bind" => {
+                out.push(HostBind { source: src.to_string(), read_only: m.read_only, span: &m.span, volume: None })
+            }
+            "volume" => {
+                let Some(device) = top.and_then(|t| t.get(src)).and_then(bind_volume_device) else { continue };
+                let dir = std::path::absolute(&stack.dir).unwrap_or_else(|_| stack.dir.clone());
+                out.push(HostBind {
+                    source: crate::stack::normalize::resolve_path(device.0, &dir),
+                    read_only: m.read_only || device.1,
+                    span: &m.span,
+                    volume: Some(src),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The host path a top-level volume binds, and whether its options make it read-only.
+fn bind_volume_device(volume: &Node) -> Option<(&str, bool)> {
+    if !matches!(volume.get("driver").and_then(Node::as_str), None | Some("local")) {
+        return None;
+    }
+    let opts = volume.get("driver_opts")?;
+    let o: Vec<&str> = opts.get("o").and_then(Node::as_str).unwrap_or("").split(',').map(str::trim).collect();
+    if !o.iter().any(|x| matches!(*x, "bind" | "rbind")) {
+        return None;
+    }
+    let device = opts.get("device").and_then(Node::as_str).filter(|d| !d.is_empty())?;
+    Some((device, o.contains(&"ro")))
+}
+
+/// A path's components: `/var/run/x` → `["run", "x"]` (`/var/run` is a link to `/run`).
+fn host_components(path: &str) -> Vec<&str> {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    match parts.as_slice() {
+        ["var", "run", rest @ ..] => std::iter::once("run").chain(rest.iter().copied()).collect(),
+        _ => parts,
+    }
+}
+
+fn plain_components(path: &str) -> Vec<&str> {
+    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect()
+}
+
+/// `pattern` is `path` or one of its parents (`*` matches any one component).
+fn covers(pattern: &[&str], path: &[&str]) -> bool {
+    pattern.len() <= path.len() && pattern.iter().zip(path).all(|(p, c)| *p == "*" || p == c)
+}
+
+/// On [`HARMLESS_READ_ONLY`]: harmless when bound read-only.
+fn harmless_read_only(source: &str) -> bool {
+    let path = plain_components(source);
+    HARMLESS_READ_ONLY.iter().any(|(p, _)| covers(&plain_components(p), &path))
+}
+
+/// Why a bind of `source` is sensitive, or `None`; and whether what it hits is a socket.
+fn sensitive_reason(source: &str) -> Option<(String, bool)> {
+    let path = host_components(source);
+    if path.is_empty() {
+        return Some(("the host's whole filesystem".to_string(), false));
+    }
+    if let Some(name) = path.last().filter(|n| RUNTIME_SOCKETS.contains(n)) {
+        let exact = SENSITIVE_HOST_PATHS.iter().find(|h| h.socket && covers(&plain_components(h.path), &path));
+        let what = exact.map_or_else(|| format!("a container runtime's API socket ({name})"), |h| h.what.to_string());
+        return Some((what, true));
+    }
+    for h in SENSITIVE_HOST_PATHS {
+        let pattern = plain_components(h.path);
+        if covers(&pattern, &path) {
+            let why = if pattern.len() == path.len() {
+                h.what.to_string()
+            } else {
+                let base: Vec<&str> = pattern.iter().zip(&path).map(|(_, c)| *c).collect();
+                format!("under /{}, {}", base.join("/"), h.what)
+            };
+            return Some((why, h.socket));
+        }
+    }
+    // A directory that contains a sensitive path: `/var` holds `/var/lib/docker`, `/home/alice` `.ssh`.
+    for h in SENSITIVE_HOST_PATHS {
+        let pattern = plain_components(h.path);
+        if path.len() < pattern.len() && covers(&pattern[..path.len()], &path) {
+            let inner: Vec<&str> = path.iter().copied().chain(pattern[path.len()..].iter().copied()).collect();
+            return Some((format!("it contains /{}, {}", inner.join("/"), h.what), h.socket));
+        }
+    }
+    None
+}
+
+/// TB008: binds (direct, or through a `driver_opts` bind volume) of sensitive host paths.
+fn sensitive_mounts(ctx: &mut Ctx, s: &Service) {
+    for b in host_binds(ctx.stack, s) {
+        let harmless = harmless_read_only(&b.source);
+        if harmless && b.read_only {
+            continue;
+        }
+        let Some((why, socket)) = sensitive_reason(&b.source) else { continue };
+        let mode = match (b.read_only, socket, harmless) {
+            (false, _, true) => " read-write (only a read-only bind of it is harmless)",
+            (true, true, _) => " read-only (which does not stop a client using a socket)",
+            (true, false, _) => " read-only (still sensitive)",
+            (false, _, false) => "",
+        };
+        let via = b.volume.map_or_else(String::new, |v| format!(" through volume `{v}` (driver_opts.device)"));
+        let message = format!("`{}` mounts host path {}{via}{mode}: {why}", s.name, b.source);
+        ctx.push("TB008", Some(s), Some(b.span), message);
+    }
+}
+
+/// TB024: `bind.propagation` that lets mounts cross between container and host.
+fn mount_propagation(ctx: &mut Ctx, s: &Service) {
+    let items = s.node.get("volumes").and_then(Node::as_seq).unwrap_or(&[]);
+    for item in items {
+        if item.get("type").and_then(Node::as_str) != Some("bind") {
+            continue;
+        }
+        let Some(p) = item.get_path(&["bind", "propagation"]) else { continue };
+        let Some(mode) = p.as_str().filter(|m| SHARED_PROPAGATION.contains(m)) else { continue };
+        let source = item.get("source").and_then(Node::as_str).unwrap_or("?");
+        let direction = if mode.ends_with("shared") {
+            "mounts made in the container appear on the host"
+        } else {
+            "mounts made on the host later appear in the container"
+        };
+        let message = format!("`{}` binds {source} with `{mode}` propagation: {direction}", s.name);
+        ctx.push("TB024", Some(s), Some(&p.span), message);
+    }
+}
+
+/// TB023: no `pids_limit` / `deploy.resources.limits.pids`, or one that means unlimited.
+fn pids_limit(ctx: &mut Ctx, s: &Service) {
+    let set: Vec<(&str, &Node)> = [
+        ("pids_limit", s.node.get("pids_limit")),
+        ("deploy.resources.limits.pids", s.node.get_path(&["deploy", "resources", "limits", "pids"])),
+    ]
+    .into_iter()
+    .filter_map(|(k, n)| n.filter(|n| !n.is_null()).map(|n| (k, n)))
+    .collect();
+    if set.is_empty() {
+        ctx.push("TB023", Some(s), None, format!("`{}` has no PID limit", s.name));
+    }
+    for (key, node) in set {
+        let value = node.as_str().unwrap_or("").trim();
+        let problem = match value.parse::<i64>() {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => "which means no limit",
+            Err(_) => "which is not a number of processes",
+        };
+        ctx.push("TB023", Some(s), Some(&node.span), format!("`{}` sets `{key}: {value}`, {problem}", s.name));
+    }
+}
+
+/// What TB008, TB023 and TB024 look for, as Markdown (appended to docs/rules.md).
+pub fn details_markdown() -> String {
+    let mut s = String::from(
+        "\n## TB008: sensitive host paths\n\n\
+         A bind mount (`/src:/dst`, or `type: bind` with `source:`) and a named volume whose `local` driver binds \
+         a host path (`driver_opts: { type: none, o: bind, device: /src }`) are checked against these host paths. \
+         Each covers the path and everything below it, compared component by component (`/etcd` is not under \
+         `/etc`); `*` stands for any one component, and `/var/run/…` is read as `/run/…`. A bind of a directory \
+         that contains one of them is reported too: `/` (the whole host filesystem), `/var`, `/var/lib`, `/run`, \
+         `/home` or a home directory such as `/home/alice`. Read-only does not make a bind safe, except for the \
+         paths listed under *Harmless when read-only*.\n\n\
+         | host path | why |\n|---|---|\n",
+    );
+    for h in SENSITIVE_HOST_PATHS {
+        s.push_str(&format!("| `{}` | {} |\n", h.path, h.what));
+    }
+    let sockets: Vec<String> = RUNTIME_SOCKETS.iter().map(|n| format!("`{n}`")).collect();
+    let sockets = match sockets.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => sockets.join(""),
+    };
+    s.push_str(&format!(
+        "\nA file named {} is a container runtime's API socket wherever it lives (`~/.docker/run/docker.sock`, \
+         `/run/user/1000/podman/podman.sock`).\n\n\
+         Binds of ordinary data directories (`./data`, `/srv/app`, `/mnt/nas`, `/opt/app`, `/var/log`, \
+         `/home/alice/project`) are not reported.\n\n\
+         ### Harmless when read-only\n\n\
+         These paths (and what is below them) are not reported when the bind is read-only (`:ro`, \
+         `read_only: true`, or `ro` in the volume's `o` options); bound read-write they are.\n\n\
+         | host path | what it is |\n|---|---|\n",
+        sockets
+    ));
+    for (p, what) in HARMLESS_READ_ONLY {
+        s.push_str(&format!("| `{p}` | {what} |\n"));
+    }
+    let modes: Vec<String> = SHARED_PROPAGATION.iter().map(|m| format!("`{m}`")).collect();
+    s.push_str(&format!(
+        "\n## TB023: PID limit\n\n\
+         `deploy.resources.limits.pids` or `pids_limit` on the service; a missing limit, `-1` and `0` (no limit) \
+         and a value that is not a whole number are reported. Compose rejects `pids_limit` beside a \
+         `deploy.resources.limits` that lacks the same `pids`, so a service with deploy limits sets it there.\n\n\
+         ## TB024: mount propagation\n\n\
+         A bind with propagation {} (`bind: {{ propagation: rshared }}`, or the short-syntax option in \
+         `/mnt:/mnt:ro,rshared`). `private`, `rprivate` (the default) and no propagation are not reported.\n",
+        modes.join(", ")
+    ));
+    s
 }
 
 /// TB012: `latest`, no tag, or a variable that expanded to nothing.

@@ -13,7 +13,7 @@ const HARDENED: &[&str] = &[
     "    read_only: true",
     "    cap_drop: [ALL]",
     "    security_opt: [\"no-new-privileges:true\"]",
-    "    deploy: { resources: { limits: { memory: 256m, cpus: \"0.5\" } } }",
+    "    deploy: { resources: { limits: { memory: 256m, cpus: \"0.5\", pids: 256 } } }",
     "    healthcheck: { test: [CMD, \"true\"], interval: 10s }",
     "    restart: unless-stopped",
 ];
@@ -166,11 +166,253 @@ fn tb008_sensitive_mounts() {
     assert_only(case().add("volumes: [\"./data:/data\", \"/etc/localtime:/etc/localtime:ro\"]").rules(), &[]);
 }
 
+/// The rule's messages, for the findings of one rule.
+fn messages(compose: &str, rule: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+    let options = LoadOptions { process_env: Some(HashMap::new()), ..Default::default() };
+    let stack = load(dir.path(), &options).unwrap_or_else(|e| panic!("{e}\n{compose}"));
+    check(&stack).unwrap().findings.into_iter().filter(|f| f.rule == rule).map(|f| f.message).collect()
+}
+
+#[test]
+fn tb008_paths_under_a_sensitive_directory() {
+    for src in [
+        "/etc/ssl/private",
+        "/etc/shadow",
+        "/etc/",
+        "/var/lib/docker/volumes",
+        "/var/lib/docker/containers",
+        "/var/lib/kubelet/pods",
+        "/proc/1",
+        "/proc/sys/kernel",
+        "/sys/fs/cgroup",
+        "/dev/sda",
+        "/root/.ssh",
+        "/home/alice/.ssh",
+        "/home/alice/.aws/credentials",
+        "/boot/grub",
+        "/lib/modules",
+        "/usr/bin",
+        "/var/spool/cron/crontabs",
+        "/run/containerd/containerd.sock",
+        "/var/run/dbus/system_bus_socket",
+        "/run/user/1000/docker.sock",
+        "/srv/ci/docker.sock",
+    ] {
+        let line: &'static str = Box::leak(format!("volumes: [\"{src}:/host:ro\"]").into_boxed_str());
+        assert_only(case().add(line).rules(), &["TB008"]);
+    }
+    // Directories that contain a sensitive path.
+    for src in ["/var", "/var/lib", "/run", "/var/run", "/home", "/home/alice", "/run/user/1000", "/."] {
+        let line: &'static str = Box::leak(format!("volumes: [\"{src}:/host:ro\"]").into_boxed_str());
+        assert_only(case().add(line).rules(), &["TB008"]);
+    }
+    let text = case().add("volumes: [\"/var/lib:/host\"]").compose();
+    assert_eq!(
+        messages(&text, "TB008"),
+        ["`app` mounts host path /var/lib: it contains /var/lib/docker, Docker's data: every container's filesystem, config and volumes"]
+    );
+    let text = case().add("volumes: [\"/etc/ssl/private:/keys:ro\"]").compose();
+    assert_eq!(
+        messages(&text, "TB008"),
+        ["`app` mounts host path /etc/ssl/private read-only (still sensitive): under /etc, host configuration and secrets (shadow, sudoers, TLS keys, cron)"]
+    );
+}
+
+#[test]
+fn tb008_long_syntax_under_a_sensitive_directory() {
+    let found = case()
+        .add("volumes:")
+        .add("  - type: bind")
+        .add("    source: /etc/ssl/private")
+        .add("    target: /keys")
+        .add("    read_only: true")
+        .add("  - type: bind")
+        .add("    source: /var/lib/docker/volumes")
+        .add("    target: /volumes")
+        .run();
+    assert_eq!(found, vec![("TB008".to_string(), 12), ("TB008".to_string(), 16)]);
+    let found = case().add("volumes: [{ type: bind, source: /proc/1, target: /host/proc, read_only: true }]").rules();
+    assert_only(found, &["TB008"]);
+}
+
+#[test]
+fn tb008_matches_whole_components() {
+    for src in [
+        "/etcd",
+        "/etc-backup",
+        "/usrdata",
+        "/procfs",
+        "/devops",
+        "/rootfs",
+        "/home/alice/.sshkeys-backup",
+        "/var/lib/dockerd",
+    ] {
+        let line: &'static str = Box::leak(format!("volumes: [\"{src}:/data\"]").into_boxed_str());
+        assert_only(case().add(line).rules(), &[]);
+    }
+    // Ordinary data directories, and a repository's own `.docker/` folder.
+    for src in [
+        "/srv/app/data",
+        "/mnt/nas",
+        "/opt/app",
+        "/var/log",
+        "/var/lib/postgresql",
+        "/home/alice/project",
+        "/tmp/.docker",
+    ] {
+        let line: &'static str = Box::leak(format!("volumes: [\"{src}:/data\"]").into_boxed_str());
+        assert_only(case().add(line).rules(), &[]);
+    }
+    assert_only(case().add("volumes: [\"./.docker/nginx.conf:/etc/nginx/nginx.conf:ro\"]").rules(), &[]);
+}
+
+#[test]
+fn tb008_harmless_read_only_binds() {
+    for src in [
+        "/etc/localtime",
+        "/etc/timezone",
+        "/usr/share/zoneinfo",
+        "/usr/share/zoneinfo/Europe/Berlin",
+        "/etc/ssl/certs",
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/machine-id",
+    ] {
+        let ro: &'static str = Box::leak(format!("volumes: [\"{src}:{src}:ro\"]").into_boxed_str());
+        assert_only(case().add(ro).rules(), &[]);
+        // The same bind read-write is a finding.
+        let rw: &'static str = Box::leak(format!("volumes: [\"{src}:{src}\"]").into_boxed_str());
+        assert_only(case().add(rw).rules(), &["TB008"]);
+    }
+    let long = "volumes: [{ type: bind, source: /etc/localtime, target: /etc/localtime, read_only: true }]";
+    assert_only(case().add(long).rules(), &[]);
+    let long = "volumes: [{ type: bind, source: /etc/localtime, target: /etc/localtime }]";
+    assert_only(case().add(long).rules(), &["TB008"]);
+    let text = case().add("volumes: [\"/etc/localtime:/etc/localtime\"]").compose();
+    assert_eq!(
+        messages(&text, "TB008"),
+        ["`app` mounts host path /etc/localtime read-write (only a read-only bind of it is harmless): under /etc, host configuration and secrets (shadow, sudoers, TLS keys, cron)"]
+    );
+    // A sibling of an allowlisted path is not allowed.
+    assert_only(case().add("volumes: [\"/etc/ssl:/etc/ssl:ro\"]").rules(), &["TB008"]);
+    assert_only(case().add("volumes: [\"/etc/localtime.d:/x:ro\"]").rules(), &["TB008"]);
+}
+
+#[test]
+fn tb008_driver_opts_bind_volume() {
+    let volume = |device: &'static str, o: &'static str| -> String {
+        format!("volumes:\n  data:\n    driver: local\n    driver_opts:\n      type: none\n      o: {o}\n      device: {device}\n")
+    };
+    let tail: &'static str = Box::leak(volume("/etc", "bind").into_boxed_str());
+    let found = case().add("volumes: [\"data:/data\"]").tail(tail).run();
+    assert_eq!(found, vec![("TB008".to_string(), 11)]);
+    assert_eq!(
+        messages(&case().add("volumes: [\"data:/data\"]").tail(tail).compose(), "TB008"),
+        ["`app` mounts host path /etc through volume `data` (driver_opts.device): host configuration and secrets (shadow, sudoers, TLS keys, cron)"]
+    );
+    // Long syntax, a path under a sensitive directory, `rbind`.
+    let tail: &'static str = Box::leak(volume("/var/lib/docker/volumes", "rbind").into_boxed_str());
+    assert_only(case().add("volumes: [{ type: volume, source: data, target: /data }]").tail(tail).rules(), &["TB008"]);
+    // Harmless read-only, by the mount or by the volume's options; read-write it is a finding.
+    let tail: &'static str = Box::leak(volume("/etc/localtime", "bind").into_boxed_str());
+    assert_only(case().add("volumes: [\"data:/etc/localtime:ro\"]").tail(tail).rules(), &[]);
+    assert_only(case().add("volumes: [\"data:/etc/localtime\"]").tail(tail).rules(), &["TB008"]);
+    let tail: &'static str = Box::leak(volume("/etc/localtime", "\"bind,ro\"").into_boxed_str());
+    assert_only(case().add("volumes: [\"data:/etc/localtime\"]").tail(tail).rules(), &[]);
+    // Near misses: a bind volume of a data directory, an NFS volume, a plain named volume, a volume nobody mounts.
+    let tail: &'static str = Box::leak(volume("/srv/app-data", "bind").into_boxed_str());
+    assert_only(case().add("volumes: [\"data:/data\"]").tail(tail).rules(), &[]);
+    let nfs = "volumes:\n  data:\n    driver_opts: { type: nfs, o: \"addr=10.0.0.1,rw\", device: \":/etc\" }\n";
+    assert_only(case().add("volumes: [\"data:/data\"]").tail(nfs).rules(), &[]);
+    assert_only(case().add("volumes: [\"data:/data\"]").tail("volumes:\n  data: {}\n").rules(), &[]);
+    let tail: &'static str = Box::leak(volume("/etc", "bind").into_boxed_str());
+    assert_only(case().tail(tail).rules(), &[]);
+    // Another driver's `device` is not a host path.
+    let other = "volumes:\n  data:\n    driver: rexray\n    driver_opts: { o: bind, device: /etc }\n";
+    assert_only(case().add("volumes: [\"data:/data\"]").tail(other).rules(), &[]);
+}
+
+#[test]
+fn tb023_pids_limit() {
+    /// The hardened service's `deploy` line with `pids` set to `pids`, or left out.
+    fn deploy(pids: Option<&str>) -> &'static str {
+        let pids = pids.map_or_else(String::new, |p| format!(", pids: {p}"));
+        Box::leak(
+            format!("deploy: {{ resources: {{ limits: {{ memory: 256m, cpus: \"0.5\"{pids} }} }} }}").into_boxed_str(),
+        )
+    }
+    // Missing: the finding points at the service.
+    assert_eq!(case().remove("deploy").add(deploy(None)).run(), vec![("TB023".to_string(), 2)]);
+    // -1 and 0 mean unlimited, under either key; the finding points at the value.
+    for unlimited in ["-1", "0", "\"-1\""] {
+        assert_eq!(case().remove("deploy").add(deploy(Some(unlimited))).run(), vec![("TB023".to_string(), 10)]);
+        let line: &'static str = Box::leak(format!("pids_limit: {unlimited}").into_boxed_str());
+        let found = case().remove("deploy").add("mem_limit: 256m").add("cpus: 0.5").add(line).run();
+        assert_eq!(found, vec![("TB023".to_string(), 12)]);
+    }
+    assert_only(case().remove("deploy").add(deploy(Some("lots"))).rules(), &["TB023"]);
+    // Set by either key. (Compose refuses `pids_limit` beside deploy limits with a different `pids`.)
+    assert_only(case().remove("deploy").add(deploy(Some("1"))).rules(), &[]);
+    assert_only(case().remove("deploy").add("mem_limit: 1g").add("cpus: 1").add("pids_limit: \"64\"").rules(), &[]);
+    assert_only(case().add("pids_limit: 256").rules(), &[]);
+    let legacy = case().remove("deploy").add("mem_limit: 1g").add("cpus: 1").add("pids_limit: -1").compose();
+    assert_eq!(messages(&legacy, "TB023"), ["`app` sets `pids_limit: -1`, which means no limit"]);
+    assert_eq!(
+        messages(&case().remove("deploy").add(deploy(Some("0"))).compose(), "TB023"),
+        ["`app` sets `deploy.resources.limits.pids: 0`, which means no limit"]
+    );
+}
+
+#[test]
+fn tb024_shared_propagation_long_syntax() {
+    for mode in ["shared", "rshared", "slave", "rslave"] {
+        let line: &'static str = Box::leak(
+            format!("volumes: [{{ type: bind, source: /mnt, target: /mnt, read_only: true, bind: {{ propagation: {mode} }} }}]")
+                .into_boxed_str(),
+        );
+        assert_eq!(case().add(line).run(), vec![("TB024".to_string(), 11)], "{mode}");
+    }
+    for mode in ["private", "rprivate"] {
+        let line: &'static str = Box::leak(
+            format!("volumes: [{{ type: bind, source: /mnt, target: /mnt, bind: {{ propagation: {mode} }} }}]")
+                .into_boxed_str(),
+        );
+        assert_only(case().add(line).rules(), &[]);
+    }
+    let text = case()
+        .add("volumes:")
+        .add("  - type: bind")
+        .add("    source: /srv/media")
+        .add("    target: /media")
+        .add("    bind:")
+        .add("      propagation: rslave")
+        .compose();
+    assert_eq!(
+        messages(&text, "TB024"),
+        ["`app` binds /srv/media with `rslave` propagation: mounts made on the host later appear in the container"]
+    );
+    // With a sensitive source both rules report.
+    let line = "volumes: [{ type: bind, source: /, target: /host, read_only: true, bind: { propagation: rslave } }]";
+    assert_only(case().add(line).rules(), &["TB008", "TB024"]);
+}
+
+#[test]
+fn tb024_shared_propagation_short_syntax() {
+    for mode in ["shared", "rshared", "slave", "rslave"] {
+        let line: &'static str = Box::leak(format!("volumes: [\"/mnt:/mnt:ro,{mode}\"]").into_boxed_str());
+        assert_eq!(case().add(line).run(), vec![("TB024".to_string(), 11)], "{mode}");
+        let line: &'static str = Box::leak(format!("volumes: [\"/srv/media:/media:{mode}\"]").into_boxed_str());
+        assert_only(case().add(line).rules(), &["TB024"]);
+    }
+    assert_only(case().add("volumes: [\"/mnt:/mnt:ro,rprivate\"]").rules(), &[]);
+}
+
 #[test]
 fn tb009_tb010_limits() {
-    assert_only(case().remove("deploy").rules(), &["TB009", "TB010"]);
-    assert_only(case().remove("deploy").add("mem_limit: 512m").rules(), &["TB010"]);
-    assert_only(case().remove("deploy").add("mem_limit: 512m").add("cpus: 1.5").rules(), &[]);
+    assert_only(case().remove("deploy").add("pids_limit: 256").rules(), &["TB009", "TB010"]);
+    assert_only(case().remove("deploy").add("pids_limit: 256").add("mem_limit: 512m").rules(), &["TB010"]);
+    assert_only(case().remove("deploy").add("pids_limit: 256").add("mem_limit: 512m").add("cpus: 1.5").rules(), &[]);
 }
 
 #[test]
@@ -206,12 +448,13 @@ fn tb013_restart_policy() {
             .remove("deploy")
             .add("mem_limit: 1g")
             .add("cpus: 1")
+            .add("pids_limit: 256")
             .rules(),
         &[],
     );
 }
 
-const DB: &str = "  db:\n    image: db:1\n    user: \"999\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [no-new-privileges:true]\n    mem_limit: 1g\n    cpus: 1\n    restart: always\n    healthcheck: { test: [CMD, pg_isready] }\n";
+const DB: &str = "  db:\n    image: db:1\n    user: \"999\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [no-new-privileges:true]\n    mem_limit: 1g\n    cpus: 1\n    restart: always\n    pids_limit: 512\n    healthcheck: { test: [CMD, pg_isready] }\n";
 
 #[test]
 fn tb014_depends_on_without_health_condition() {

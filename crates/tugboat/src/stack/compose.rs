@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{ConfigError, Location};
-use super::interpolate::interpolate;
+use super::interpolate::{interpolate_with, References};
 use super::merge::merge;
 use super::normalize::{self, err, scalar};
+use super::schema;
 use super::yaml::{self, Key, Node, NodeKind, Span};
+use super::{include, project};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -18,17 +20,23 @@ type Result<T> = std::result::Result<T, ConfigError>;
 pub struct VariableUse {
     pub name: String,
     pub span: Span,
+    /// Unset where no default applied: Compose warns and uses a blank string.
+    pub unset: bool,
 }
 
 /// The merged compose model.
 #[derive(Clone, Debug)]
 pub struct Project {
+    /// The Compose project name (see [`project::project_name`]).
+    pub name: String,
     /// The merged document in long syntax, as `tug config` prints it.
     pub root: Node,
     pub services: Vec<Service>,
     pub networks: Vec<Network>,
     pub variables_used: Vec<VariableUse>,
     pub files: Vec<PathBuf>,
+    /// What Compose would warn about: variables used unset without a default, once each.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,144 +126,15 @@ pub struct Variables<'a> {
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
 }
 
-/// Every attribute the compose specification allows on a service; anything else is a typo.
-const SERVICE_KEYS: &[&str] = &[
-    "annotations",
-    "attach",
-    "blkio_config",
-    "build",
-    "cap_add",
-    "cap_drop",
-    "cgroup",
-    "cgroup_parent",
-    "command",
-    "configs",
-    "container_name",
-    "cpu_count",
-    "cpu_percent",
-    "cpu_period",
-    "cpu_quota",
-    "cpu_rt_period",
-    "cpu_rt_runtime",
-    "cpu_shares",
-    "cpus",
-    "cpuset",
-    "credential_spec",
-    "depends_on",
-    "deploy",
-    "develop",
-    "device_cgroup_rules",
-    "devices",
-    "dns",
-    "dns_opt",
-    "dns_search",
-    "domainname",
-    "driver_opts",
-    "entrypoint",
-    "env_file",
-    "environment",
-    "expose",
-    "extends",
-    "external_links",
-    "extra_hosts",
-    "gpus",
-    "group_add",
-    "healthcheck",
-    "hostname",
-    "image",
-    "init",
-    "ipc",
-    "isolation",
-    "labels",
-    "label_file",
-    "links",
-    "logging",
-    "mac_address",
-    "mem_limit",
-    "mem_reservation",
-    "mem_swappiness",
-    "memswap_limit",
-    "models",
-    "network_mode",
-    "networks",
-    "oom_kill_disable",
-    "oom_score_adj",
-    "pid",
-    "pids_limit",
-    "platform",
-    "ports",
-    "post_start",
-    "pre_stop",
-    "privileged",
-    "profiles",
-    "provider",
-    "pull_policy",
-    "read_only",
-    "restart",
-    "runtime",
-    "scale",
-    "secrets",
-    "security_opt",
-    "shm_size",
-    "stdin_open",
-    "stop_grace_period",
-    "stop_signal",
-    "storage_opt",
-    "sysctls",
-    "tmpfs",
-    "tty",
-    "ulimits",
-    "use_api_socket",
-    "user",
-    "userns_mode",
-    "uts",
-    "volumes",
-    "volumes_from",
-    "working_dir",
-];
+/// Reads one compose file: parse, interpolate every scalar value, normalize services. Relative paths in it
+/// resolve against `base_dir` (the project directory, or the directory of a file reached by `extends` or
+/// `include`).
+pub fn load_file(path: &Path, base_dir: &Path, vars: &Variables, used: &mut Vec<VariableUse>) -> Result<Node> {
+    process_file(parse_file(path)?, base_dir, vars, used)
+}
 
-const TOP_LEVEL_KEYS: &[&str] =
-    &["version", "name", "services", "networks", "volumes", "secrets", "configs", "include", "models"];
-
-const BOOL_KEYS: &[&str] =
-    &["privileged", "read_only", "init", "tty", "stdin_open", "oom_kill_disable", "use_api_socket"];
-const STRING_KEYS: &[&str] = &[
-    "image",
-    "user",
-    "network_mode",
-    "pid",
-    "ipc",
-    "restart",
-    "container_name",
-    "hostname",
-    "working_dir",
-    "platform",
-    "pull_policy",
-    "userns_mode",
-    "stop_signal",
-    "stop_grace_period",
-    "runtime",
-    "uts",
-    "cgroup",
-];
-const STRING_LIST_KEYS: &[&str] = &[
-    "cap_add",
-    "cap_drop",
-    "security_opt",
-    "profiles",
-    "dns",
-    "dns_search",
-    "expose",
-    "tmpfs",
-    "group_add",
-    "devices_cgroup_rules",
-    "external_links",
-    "links",
-    "volumes_from",
-];
-
-/// Reads one compose file: parse, interpolate every scalar value, check the top level, normalize services.
-pub fn load_file(path: &Path, project_dir: &Path, vars: &Variables, used: &mut Vec<VariableUse>) -> Result<Node> {
+/// Reads and parses one compose file, before interpolation.
+pub(crate) fn parse_file(path: &Path) -> Result<Node> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let file = Arc::new(path.to_path_buf());
@@ -266,28 +145,29 @@ pub fn load_file(path: &Path, project_dir: &Path, vars: &Variables, used: &mut V
     if root.as_map().is_none() {
         return Err(err(&root, "", format!("a compose file must be a mapping, found {}", root.kind_name())));
     }
+    Ok(root)
+}
+
+/// Interpolates and normalizes a parsed file.
+pub(crate) fn process_file(
+    mut root: Node,
+    project_dir: &Path,
+    vars: &Variables,
+    used: &mut Vec<VariableUse>,
+) -> Result<Node> {
     let mut errors = Vec::new();
     interpolate_node(&mut root, "", vars, used, &mut errors);
     ConfigError::collect(errors)?;
 
     let mut errors = Vec::new();
     let NodeKind::Map(entries) = &mut root.kind else { return Ok(root) };
+    // Unknown keys and wrong types are the schema's to report, on the merged model (`schema::validate`).
     for (k, v) in entries.iter_mut() {
-        if !TOP_LEVEL_KEYS.contains(&k.name.as_str()) && !k.name.starts_with("x-") {
-            errors.push(ConfigError::at(
-                Location::new(k.span.clone(), k.name.clone()),
-                format!("unknown top-level key `{}`", k.name),
-            ));
-            continue;
-        }
         if k.name == "services" {
             if v.is_null() {
                 *v = Node::map(Vec::new(), v.span.clone());
             }
-            let NodeKind::Map(services) = &mut v.kind else {
-                errors.push(err(v, "services", format!("expected a mapping of services, found {}", v.kind_name())));
-                continue;
-            };
+            let NodeKind::Map(services) = &mut v.kind else { continue };
             for (name, service) in services.iter_mut() {
                 let path = format!("services.{}", name.name);
                 match normalize_service(service, &path, project_dir) {
@@ -298,6 +178,7 @@ pub fn load_file(path: &Path, project_dir: &Path, vars: &Variables, used: &mut V
         }
     }
     ConfigError::collect(errors)?;
+    normalize::top_level_resources(&mut root, project_dir)?;
     Ok(root)
 }
 
@@ -313,9 +194,13 @@ fn interpolate_node(
             if !value.contains('$') {
                 return;
             }
-            let mut names = Vec::new();
-            match interpolate(value, vars.lookup, &mut names) {
+            let mut refs = References::default();
+            match interpolate_with(value, vars.lookup, &mut refs) {
                 Ok(new) => {
+                    // `${TOKEN:-}` is an empty string, not YAML's null (which would mean "unset").
+                    if new.is_empty() {
+                        *quoted = true;
+                    }
                     node.raw = Some(std::mem::replace(value, new));
                 }
                 Err(e) => {
@@ -326,7 +211,11 @@ fn interpolate_node(
                     errors.push(ConfigError::at(Location::new(span, path), e.message));
                 }
             }
-            used.extend(names.into_iter().map(|name| VariableUse { name, span: node.span.clone() }));
+            used.extend(refs.names.into_iter().map(|name| VariableUse {
+                unset: refs.unset.contains(&name),
+                name,
+                span: node.span.clone(),
+            }));
         }
         NodeKind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -346,47 +235,53 @@ fn normalize_service(service: &Node, path: &str, project_dir: &Path) -> Result<N
     if service.is_null() {
         return Ok(Node::map(Vec::new(), service.span.clone()));
     }
-    let Some(entries) = service.as_map() else {
-        return Err(err(service, path, format!("a service must be a mapping, found {}", service.kind_name())));
-    };
+    // Not a mapping: left for the schema to report.
+    let Some(entries) = service.as_map() else { return Ok(service.clone()) };
     let mut out = Vec::with_capacity(entries.len());
     let mut errors = Vec::new();
     for (k, v) in entries {
         let p = format!("{path}.{}", k.name);
         let name = k.name.as_str();
-        let normalized = if !SERVICE_KEYS.contains(&name) && !name.starts_with("x-") {
-            Err(ConfigError::at(
-                Location::new(k.span.clone(), p.clone()),
-                format!("unknown service attribute `{name}`"),
-            ))
-        } else if v.tag.is_some() || v.is_null() && name != "environment" {
+        // An attribute that interpolated to nothing (`platform: ${PLATFORM:-}`) is left out, as Compose does.
+        let blank = matches!(&v.kind, NodeKind::Scalar { value, quoted: true } if value.is_empty());
+        if blank && v.tag.is_none() && !matches!(name, "command" | "entrypoint") {
+            continue;
+        }
+        let normalized = if v.is_null() && name != "environment" {
             Ok(v.clone())
         } else {
             match name {
-                "environment" | "labels" | "annotations" | "sysctls" => normalize::key_value_map(v, &p, '='),
-                "extra_hosts" => normalize::key_value_map(v, &p, ':').or_else(|_| normalize::key_value_map(v, &p, '=')),
+                "environment" => normalize::environment(v, &p),
+                "labels" | "annotations" => normalize::labels(v, &p),
+                "sysctls" => normalize::key_value_map(v, &p, '='),
+                "extra_hosts" => normalize::extra_hosts(v, &p),
+                "command" | "entrypoint" => normalize::shell_command(v, &p),
+                "devices" => normalize::devices(v, &p),
+                "secrets" => normalize::service_files(v, &p, Some("/run/secrets")),
+                "configs" => normalize::service_files(v, &p, None),
+                "gpus" => Ok(normalize::gpus(v)),
+                "deploy" => normalize::deploy(v, &p),
                 "ports" => normalize::ports(v, &p),
                 "volumes" => normalize::volumes(v, &p, project_dir),
                 "depends_on" => normalize::depends_on(v, &p),
                 "networks" => normalize::service_networks(v, &p),
                 "env_file" => normalize::env_files(v, &p, project_dir),
                 "healthcheck" => normalize::healthcheck(v, &p),
-                "build" => Ok(normalize_build(v, project_dir)),
-                _ if BOOL_KEYS.contains(&name) => match v.as_bool() {
-                    Some(_) => Ok(v.clone()),
-                    None => Err(err(
-                        v,
-                        &p,
-                        format!("expected true or false, found {:?}", v.as_str().unwrap_or(v.kind_name())),
-                    )),
-                },
-                _ if STRING_KEYS.contains(&name) => scalar(v, &p, "a string").map(|_| v.clone()),
-                _ if STRING_LIST_KEYS.contains(&name) => normalize::string_list(v, &p),
+                "build" => normalize::build(v, &p, project_dir),
+                // Only where the schema takes the written form too: a single string for a list, numbers
+                // that Compose prints as strings. Types are checked by `schema::validate` after the merge.
+                "dns" | "dns_search" | "tmpfs" if schema::is_string(v) => normalize::string_list(v, &p),
+                "expose" | "group_add"
+                    if v.as_seq().is_some_and(|i| i.iter().all(|i| schema::is_string(i) || schema::is_number(i))) =>
+                {
+                    normalize::string_list(v, &p)
+                }
                 _ => Ok(v.clone()),
             }
         };
         match normalized {
-            Ok(n) => out.push((k.clone(), n)),
+            // `!reset` / `!override` stay on the normalized value for the merge to read.
+            Ok(n) => out.push((k.clone(), Node { tag: v.tag, ..n })),
             Err(e) => errors.push(e),
         }
     }
@@ -394,49 +289,52 @@ fn normalize_service(service: &Node, path: &str, project_dir: &Path) -> Result<N
     Ok(Node::map(out, service.span.clone()))
 }
 
-fn normalize_build(v: &Node, project_dir: &Path) -> Node {
-    match v.as_str() {
-        Some(ctx) => {
-            let span = &v.span;
-            Node::map(
-                vec![
-                    (
-                        Key { name: "context".into(), span: span.clone() },
-                        Node::string(normalize::resolve_path(ctx, project_dir), span.clone()),
-                    ),
-                    (Key { name: "dockerfile".into(), span: span.clone() }, Node::string("Dockerfile", span.clone())),
-                ],
-                span.clone(),
-            )
-        }
-        None => v.clone(),
-    }
-}
-
 /// Loads and merges `files` in order, resolves `extends`, reads `env_file`s and types the services.
 pub fn load_project(files: &[PathBuf], project_dir: &Path, vars: &Variables) -> Result<Project> {
+    let parsed = files.iter().map(|f| parse_file(f)).collect::<Result<Vec<_>>>()?;
+    // The project name comes before interpolation, which may read it as ${COMPOSE_PROJECT_NAME}.
+    let declared = parsed.iter().rev().find_map(|d| d.get("name").and_then(Node::as_str)).map(|raw| {
+        super::interpolate::interpolate(raw, vars.lookup, &mut Vec::new()).unwrap_or_else(|_| raw.to_string())
+    });
+    let name =
+        project::project_name((vars.lookup)("COMPOSE_PROJECT_NAME").as_deref(), declared.as_deref(), project_dir);
+    let lookup = |k: &str| (vars.lookup)(k).or_else(|| (k == "COMPOSE_PROJECT_NAME").then(|| name.clone()));
+    let vars = &Variables { lookup: &lookup };
+
     let mut used = Vec::new();
     let mut merged: Option<Node> = None;
     let mut cache: HashMap<PathBuf, Node> = HashMap::new();
-    for file in files {
-        let mut doc = load_file(file, project_dir, vars, &mut used)?;
+    for (file, doc) in files.iter().zip(parsed) {
+        let mut doc = process_file(doc, project_dir, vars, &mut used)?;
         cache.insert(file.clone(), doc.clone());
         resolve_extends(&mut doc, file, project_dir, vars, &mut used, &mut cache)?;
+        include::resolve(&mut doc, file, vars, &mut used)?;
         merged = Some(match merged {
             None => doc,
             Some(base) => merge(base, doc, &[]),
         });
     }
     let mut root = merged.ok_or_else(|| ConfigError::Other("no compose file to load".into()))?;
+    // As compose-go does, the merged model is validated against the compose-spec schema.
+    schema::validate(&root)?;
     if root.get("services").is_none_or(|s| s.as_map().is_none_or(<[_]>::is_empty)) {
         return Err(err(&root, "services", "no services defined"));
     }
     let env_files = resolve_env_files(&mut root, vars)?;
+    project::apply_defaults(&mut root, &name, vars.lookup);
     let networks = networks(&root);
     let services = typed_services(&root, &env_files)?;
     check_references(&services, &networks)?;
+    check_pids_limits(&services)?;
     check_dependency_cycles(&services)?;
-    Ok(Project { root, services, networks, variables_used: used, files: files.to_vec() })
+    let mut warnings: Vec<String> = Vec::new();
+    for v in used.iter().filter(|v| v.unset) {
+        let warning = format!("the {:?} variable is not set; using a blank string ({})", v.name, v.span);
+        if !warnings.iter().any(|w| w.starts_with(&format!("the {:?} ", v.name))) {
+            warnings.push(warning);
+        }
+    }
+    Ok(Project { name, root, services, networks, variables_used: used, files: files.to_vec(), warnings })
 }
 
 /// `extends: {service, file}` or `extends: name`: the base is merged under the service, recursively, and a
@@ -508,12 +406,13 @@ fn extend_service(
         return Err(err(&ext, &path, format!("cyclic `extends`: {}", names.join(" -> "))));
     }
     if !cache.contains_key(&base_file) {
-        let doc = load_file(&base_file, project_dir, vars, used).map_err(|e| match e {
-            ConfigError::Read { path, source } => {
-                err(&ext, &path_str, format!("cannot read {}: {source}", path.display()))
-            }
-            other => other,
-        })?;
+        let doc =
+            load_file(&base_file, base_file.parent().unwrap_or(project_dir), vars, used).map_err(|e| match e {
+                ConfigError::Read { path, source } => {
+                    err(&ext, &path_str, format!("cannot read {}: {source}", path.display()))
+                }
+                other => other,
+            })?;
         cache.insert(base_file.clone(), doc);
     }
     let base =
@@ -548,7 +447,12 @@ fn resolve_env_files(root: &mut Node, vars: &Variables) -> Result<HashMap<String
             if !required && !Path::new(path).exists() {
                 continue;
             }
-            let parsed = super::envfile::read(Path::new(path), vars.lookup).map_err(|e| match e {
+            let parsed = if entry.get("format").and_then(Node::as_str) == Some("raw") {
+                super::envfile::read_raw(Path::new(path))
+            } else {
+                super::envfile::read(Path::new(path), vars.lookup)
+            };
+            let parsed = parsed.map_err(|e| match e {
                 ConfigError::Read { path, source } => ConfigError::at(
                     Location::new(entry.span.clone(), "env_file"),
                     format!("cannot read env_file {}: {source}", path.display()),
@@ -724,6 +628,30 @@ fn check_references(services: &[Service], networks: &[Network]) -> Result<()> {
                     format!("uses undefined network `{n}`; declare it under top-level `networks:`"),
                 ));
             }
+        }
+    }
+    ConfigError::collect(errors)
+}
+
+/// Compose v2 refuses `pids_limit` beside a `deploy.resources.limits` whose `pids` differs — an unset `pids`
+/// there counts as 0 — so `docker compose up` would fail on such a file.
+fn check_pids_limits(services: &[Service]) -> Result<()> {
+    let mut errors = Vec::new();
+    for s in services {
+        let Some(pids_limit) = s.node.get("pids_limit") else { continue };
+        let Some(limits) = s.node.get_path(&["deploy", "resources", "limits"]).filter(|l| l.as_map().is_some()) else {
+            continue;
+        };
+        let deploy_pids = limits.get("pids").and_then(Node::as_str).unwrap_or("0");
+        if pids_limit.as_str() != Some(deploy_pids) {
+            errors.push(err(
+                pids_limit,
+                &format!("services.{}.pids_limit", s.name),
+                format!(
+                    "Compose refuses `pids_limit` beside `deploy.resources.limits` without the same `pids` (it has {deploy_pids}); \
+                     set `deploy.resources.limits.pids` instead"
+                ),
+            ));
         }
     }
     ConfigError::collect(errors)

@@ -24,6 +24,22 @@ pub fn read(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
     parse(&text, &Arc::new(path.to_path_buf()), lookup)
 }
 
+/// Reads an env file in `format: raw`: `NAME=VALUE` lines taken as written (quotes and `$` included);
+/// blank lines and `#` comments are skipped.
+pub fn read_raw(path: &Path) -> Result<Vec<EnvEntry>, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|(i, l)| {
+            let (name, value) = l.split_once('=')?;
+            Some(EnvEntry { name: name.trim().to_string(), value: value.to_string(), line: i as u32 + 1 })
+        })
+        .collect())
+}
+
 pub fn parse(
     text: &str,
     file: &Arc<std::path::PathBuf>,

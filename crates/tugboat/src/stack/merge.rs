@@ -10,6 +10,9 @@ pub fn merge(base: Node, over: Node, path: &[&str]) -> Node {
     if over.tag == Some(MergeTag::Override) {
         return Node { tag: None, ..over };
     }
+    if replaces_whole(&base, &over, path) {
+        return strip_tags(over);
+    }
     match (base.kind, over.kind) {
         (NodeKind::Map(mut entries), NodeKind::Map(over_entries)) => {
             for (k, v) in over_entries {
@@ -42,6 +45,7 @@ pub fn merge(base: Node, over: Node, path: &[&str]) -> Node {
                         }
                     }
                 }
+                SeqRule::Append => items.extend(over_items),
                 SeqRule::AppendUnique => {
                     for item in over_items {
                         let value = item.to_json();
@@ -62,8 +66,27 @@ fn strip_tags(mut node: Node) -> Node {
     node
 }
 
+/// Mappings that an override replaces instead of merging into: one `ulimits` entry, and `logging` when
+/// the override names a different driver (the base's options belong to the base's driver).
+fn replaces_whole(base: &Node, over: &Node, path: &[&str]) -> bool {
+    let in_service = path.len() >= 3 && path[0] == "services";
+    if !in_service || over.as_map().is_none() {
+        return false;
+    }
+    match &path[2..] {
+        ["ulimits", _] => true,
+        ["logging"] => {
+            let driver = |n: &Node| n.get("driver").and_then(Node::as_str).map(str::to_string);
+            matches!((driver(base), driver(over)), (Some(a), Some(b)) if a != b)
+        }
+        _ => false,
+    }
+}
+
 enum SeqRule {
     Replace,
+    /// Appended as they are, duplicates included (`security_opt`): Compose's default for sequences.
+    Append,
     UniqueBy(fn(&Node) -> String),
     AppendUnique,
 }
@@ -76,6 +99,10 @@ fn sequence_rule(path: &[&str]) -> SeqRule {
     match &path[2..] {
         ["command"] | ["entrypoint"] | ["healthcheck", "test"] => SeqRule::Replace,
         ["ports"] => SeqRule::UniqueBy(port_key),
+        ["devices"] => SeqRule::UniqueBy(|n| field(n, "target")),
+        ["security_opt"] | ["group_add"] | ["external_links"] | ["volumes_from"] | ["device_cgroup_rules"] => {
+            SeqRule::Append
+        }
         ["volumes"] | ["secrets"] | ["configs"] => SeqRule::UniqueBy(target_key),
         _ => SeqRule::AppendUnique,
     }
@@ -151,6 +178,26 @@ mod tests {
         let v = &m.to_json()["services"]["a"]["volumes"];
         assert_eq!(v.as_array().unwrap().len(), 2);
         assert_eq!(v[0]["source"], "/b");
+    }
+
+    // Cases from compose-go's override tests (merge_devices, merge_ulimits, merge_logging).
+    #[test]
+    fn devices_by_target_ulimits_whole_and_logging_by_driver() {
+        let m = merge(
+            y("services: {a: {devices: [{source: /dev/sda, target: /dev/xvda}], ulimits: {nofile: {soft: 1, hard: 2}, nproc: 3}, logging: {driver: syslog, options: {tag: a}}}}"),
+            y("services: {a: {devices: [{source: /dev/sdb, target: /dev/xvda}], ulimits: {nofile: {soft: 5, hard: 6}}, logging: {driver: local, options: {max-size: 1m}}}}"),
+            &[],
+        );
+        let a = &m.to_json()["services"]["a"];
+        assert_eq!(a["devices"], serde_json::json!([{"source": "/dev/sdb", "target": "/dev/xvda"}]));
+        assert_eq!(a["ulimits"], serde_json::json!({"nofile": {"soft": 5, "hard": 6}, "nproc": 3}));
+        assert_eq!(a["logging"], serde_json::json!({"driver": "local", "options": {"max-size": "1m"}}));
+        let same = merge(
+            y("services: {a: {logging: {driver: local, options: {a: '1'}}}}"),
+            y("services: {a: {logging: {options: {b: '2'}}}}"),
+            &[],
+        );
+        assert_eq!(same.to_json()["services"]["a"]["logging"]["options"], serde_json::json!({"a": "1", "b": "2"}));
     }
 
     #[test]

@@ -10,10 +10,13 @@ pub mod config;
 pub mod diff;
 pub mod envfile;
 pub mod error;
+pub mod include;
 pub mod init;
 pub mod interpolate;
 pub mod merge;
 pub mod normalize;
+pub mod project;
+pub mod schema;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -269,14 +272,8 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Stack, ConfigError> {
     placeholder_variables.sort();
     placeholder_variables.dedup();
 
-    let name = config
-        .stack
-        .clone()
-        .or_else(|| project.root.get("name").and_then(Node::as_str).map(str::to_string))
-        .or_else(|| {
-            std::fs::canonicalize(&dir).ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        })
-        .unwrap_or_else(|| "stack".into());
+    // tugboat.yml's `stack:` names the stack in reports; Compose's project name is the default.
+    let name = config.stack.clone().unwrap_or_else(|| project.name.clone());
 
     let active_profiles = process_env
         .get("COMPOSE_PROFILES")

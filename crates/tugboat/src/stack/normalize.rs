@@ -198,8 +198,8 @@ fn long_port(node: &Node, path: &str) -> Result<Node> {
     let mut out = vec![];
     let span = &node.span;
     let get = |k: &str| node.get(k);
-    let mode = get("mode").and_then(Node::as_str).unwrap_or("ingress");
-    out.push((key("mode", span), Node::string(mode, span.clone())));
+    let mode = get("mode").cloned().unwrap_or_else(|| Node::string("ingress", span.clone()));
+    out.push((key("mode", span), mode));
     if let Some(ip) = get("host_ip") {
         out.push((
             key("host_ip", span),
@@ -217,15 +217,20 @@ fn long_port(node: &Node, path: &str) -> Result<Node> {
         parse_range(text).map_err(|m| err(p, &format!("{path}.published"), m))?;
         out.push((key("published", span), Node::string(text, p.span.clone())));
     }
-    let protocol = get("protocol").and_then(Node::as_str).unwrap_or("tcp");
-    out.push((key("protocol", span), Node::string(protocol, span.clone())));
-    if let Some(name) = get("name") {
-        out.push((key("name", span), name.clone()));
-    }
-    if let Some(app) = get("app_protocol") {
-        out.push((key("app_protocol", span), app.clone()));
-    }
+    let protocol = get("protocol").cloned().unwrap_or_else(|| Node::string("tcp", span.clone()));
+    out.push((key("protocol", span), protocol));
+    keep_other_keys(node, &mut out);
     Ok(Node::map(out, span.clone()))
+}
+
+/// Copies the keys of `node` that `out` lacks, as written: extensions (`x-*`) are kept, and anything else is
+/// left for the schema check of the merged model to report, not dropped.
+fn keep_other_keys(node: &Node, out: &mut Vec<(Key, Node)>) {
+    for (k, v) in node.as_map().unwrap_or(&[]) {
+        if !out.iter().any(|(o, _)| o.name == k.name) {
+            out.push((k.clone(), v.clone()));
+        }
+    }
 }
 
 /// `volumes` of a service: `./src:/dst:ro`, `name:/dst`, `/anon`, or long syntax. Relative bind sources
@@ -259,13 +264,23 @@ pub fn volumes(node: &Node, path: &str, project_dir: &Path) -> Result<Node> {
                         if opts.contains(&"ro") {
                             entries.push((key("read_only", span), Node::plain("true", span.clone())));
                         }
-                        if is_path {
-                            let mut bind = vec![(key("create_host_path", span), Node::plain("true", span.clone()))];
-                            if let Some(sel) = opts.iter().find(|o| **o == "z" || **o == "Z") {
+                        // Compose keeps the SELinux relabel option on named volumes too, under `bind`.
+                        let selinux = opts.iter().find(|o| **o == "z" || **o == "Z");
+                        let propagation = opts.iter().find(|o| PROPAGATIONS.contains(o));
+                        if is_path || selinux.is_some() {
+                            let mut bind = Vec::new();
+                            if let Some(p) = propagation.filter(|_| is_path) {
+                                bind.push((key("propagation", span), Node::string(*p, span.clone())));
+                            }
+                            if is_path {
+                                bind.push((key("create_host_path", span), Node::plain("true", span.clone())));
+                            }
+                            if let Some(sel) = selinux {
                                 bind.push((key("selinux", span), Node::string(*sel, span.clone())));
                             }
                             entries.push((key("bind", span), Node::map(bind, span.clone())));
-                        } else if opts.contains(&"nocopy") {
+                        }
+                        if !is_path && opts.contains(&"nocopy") {
                             let volume = vec![(key("nocopy", span), Node::plain("true", span.clone()))];
                             entries.push((key("volume", span), Node::map(volume, span.clone())));
                         }
@@ -300,6 +315,9 @@ pub fn volumes(node: &Node, path: &str, project_dir: &Path) -> Result<Node> {
     }
     Ok(Node::seq(out, node.span.clone()))
 }
+
+/// Mount propagation modes a short-syntax bind may carry in its options (`/mnt:/mnt:ro,rslave`).
+const PROPAGATIONS: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
 
 /// Splits `SOURCE:TARGET[:MODE]`, minding Windows drive letters is out of scope (Linux hosts).
 fn split_volume(spec: &str) -> std::result::Result<(Option<String>, String, Option<String>), String> {
@@ -337,21 +355,18 @@ pub fn resolve_path(src: &str, base: &Path) -> String {
 /// `depends_on`: a list of names or a mapping; both become `name: {condition, required}`.
 pub fn depends_on(node: &Node, path: &str) -> Result<Node> {
     let mut entries = Vec::new();
-    let entry = |name: &str, span: &Span, condition: &str, required: &str, restart: Option<&Node>| {
-        let mut m = vec![
-            (key("condition", span), Node::string(condition, span.clone())),
-            (key("required", span), Node::plain(required, span.clone())),
+    let entry = |name: &str, span: &Span| {
+        let m = vec![
+            (key("condition", span), Node::string("service_started", span.clone())),
+            (key("required", span), Node::plain("true", span.clone())),
         ];
-        if let Some(r) = restart {
-            m.push((key("restart", span), r.clone()));
-        }
         (key(name, span), Node::map(m, span.clone()))
     };
     match &node.kind {
         NodeKind::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
                 let name = scalar(item, &format!("{path}[{i}]"), "a service name")?;
-                entries.push(entry(name, &item.span, "service_started", "true", None));
+                entries.push(entry(name, &item.span));
             }
         }
         NodeKind::Map(map) => {
@@ -364,19 +379,24 @@ pub fn depends_on(node: &Node, path: &str) -> Result<Node> {
                         format!("expected a mapping like {{condition: service_healthy}}, found {}", v.kind_name()),
                     ));
                 }
-                let condition = match v.get("condition") {
-                    Some(c) => scalar(c, &format!("{p}.condition"), "a condition")?,
-                    None => "service_started",
-                };
-                if !matches!(condition, "service_started" | "service_healthy" | "service_completed_successfully") {
-                    return Err(err(v.get("condition").unwrap_or(v), &format!("{p}.condition"), format!(
-                        "unknown condition {condition:?}: use service_started, service_healthy or service_completed_successfully"
-                    )));
+                // Only what is written: an override that sets `required` keeps the base's `condition`
+                // (compose-go merges first and fills the defaults in after, see `project::apply_defaults`).
+                if let Some(c) = v.get("condition") {
+                    let condition = scalar(c, &format!("{p}.condition"), "a condition")?;
+                    if !matches!(condition, "service_started" | "service_healthy" | "service_completed_successfully") {
+                        return Err(err(c, &format!("{p}.condition"), format!(
+                            "unknown condition {condition:?}: use service_started, service_healthy or service_completed_successfully"
+                        )));
+                    }
                 }
-                let required = v.get("required").and_then(Node::as_str).unwrap_or("true");
-                let mut e = entry(&k.name, &k.span, condition, required, v.get("restart"));
-                e.0.span = k.span.clone();
-                e.1.span = v.span.clone();
+                let mut m = Vec::new();
+                for name in ["condition", "required", "restart"] {
+                    if let Some(value) = v.get(name) {
+                        m.push((key(name, &value.span), value.clone()));
+                    }
+                }
+                keep_other_keys(v, &mut m);
+                let e = (k.clone(), Node::map(m, v.span.clone()));
                 entries.push(e);
             }
         }
@@ -423,13 +443,12 @@ pub fn env_files(node: &Node, path: &str, base: &Path) -> Result<Node> {
             _ => (scalar(item, &p, "a path")?, true),
         };
         let span = &item.span;
-        out.push(Node::map(
-            vec![
-                (key("path", span), Node::string(resolve_path(file, base), span.clone())),
-                (key("required", span), Node::plain(required.to_string(), span.clone())),
-            ],
-            span.clone(),
-        ));
+        let mut entry = vec![
+            (key("path", span), Node::string(resolve_path(file, base), span.clone())),
+            (key("required", span), Node::plain(required.to_string(), span.clone())),
+        ];
+        keep_other_keys(item, &mut entry);
+        out.push(Node::map(entry, span.clone()));
     }
     Ok(Node::seq(out, node.span.clone()))
 }
@@ -460,6 +479,295 @@ pub fn healthcheck(node: &Node, path: &str) -> Result<Node> {
     Ok(Node::map(out, node.span.clone()))
 }
 
+/// `environment`: like [`key_value_map`], but a name written with a space before `=` is refused, as
+/// Compose v2 does (`- KEY = value` is almost always a typo for `KEY=value`).
+pub fn environment(node: &Node, path: &str) -> Result<Node> {
+    if let Some(items) = node.as_seq() {
+        for (i, item) in items.iter().enumerate() {
+            if let Some((name, _)) = item.as_str().and_then(|t| t.split_once('=')) {
+                if name.ends_with(char::is_whitespace) {
+                    return Err(err(
+                        item,
+                        &format!("{path}[{i}]"),
+                        format!("environment variable {} is declared with a trailing space", name.trim()),
+                    ));
+                }
+            }
+        }
+    }
+    key_value_map(node, path, '=')
+}
+
+/// `labels` / `annotations`: a mapping of strings, where a bare name is an empty label (not null).
+pub fn labels(node: &Node, path: &str) -> Result<Node> {
+    let mut map = key_value_map(node, path, '=')?;
+    if let NodeKind::Map(entries) = &mut map.kind {
+        for (_, v) in entries.iter_mut() {
+            if v.is_null() {
+                *v = Node::string("", v.span.clone());
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// `extra_hosts`: `host:ip`, `host=ip` or a mapping (whose value may be a list of addresses), as Compose's
+/// list of `host=ip`, sorted. A host may appear with several addresses.
+pub fn extra_hosts(node: &Node, path: &str) -> Result<Node> {
+    let mut hosts: Vec<Node> = Vec::new();
+    match &node.kind {
+        NodeKind::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let text = scalar(item, &format!("{path}[{i}]"), "a host:address string")?;
+                let pair = text.split_once('=').or_else(|| text.split_once(':'));
+                let Some((host, ip)) = pair.filter(|(h, _)| !h.trim().is_empty()) else {
+                    return Err(err(item, &format!("{path}[{i}]"), format!("{text:?} is not host:address")));
+                };
+                hosts.push(Node::string(format!("{}={}", host.trim(), ip.trim()), item.span.clone()));
+            }
+        }
+        NodeKind::Map(entries) => {
+            for (k, v) in entries {
+                let addresses: Vec<&Node> = match &v.kind {
+                    NodeKind::Seq(items) => items.iter().collect(),
+                    _ => vec![v],
+                };
+                for a in addresses {
+                    let ip = scalar(a, &format!("{path}.{}", k.name), "an address")?;
+                    hosts.push(Node::string(format!("{}={ip}", k.name), a.span.clone()));
+                }
+            }
+        }
+        _ => return Err(err(node, path, format!("expected a list or mapping of hosts, found {}", node.kind_name()))),
+    }
+    hosts.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    Ok(Node::seq(hosts, node.span.clone()))
+}
+
+/// `command` / `entrypoint` written as one string: split into words the way Compose does (shell quoting
+/// rules, no expansion), so the runtime and every rule see the argument vector Docker gets.
+pub fn shell_command(node: &Node, path: &str) -> Result<Node> {
+    match &node.kind {
+        NodeKind::Scalar { value, .. } => {
+            let words = split_shell_words(value).map_err(|m| err(node, path, m))?;
+            Ok(Node::seq(words.into_iter().map(|w| Node::string(w, node.span.clone())).collect(), node.span.clone()))
+        }
+        _ => string_list(node, path),
+    }
+}
+
+/// Splits like a POSIX shell does before expansion: blanks separate words, `'…'` is literal, `"…"` allows
+/// `\"`, `\\`, `\$` and `` \` `` escapes, a backslash outside quotes escapes the next character.
+pub fn split_shell_words(text: &str) -> std::result::Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(ch) => word.push(ch),
+                        None => return Err(format!("unclosed single quote in {text:?}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(ch @ ('"' | '\\' | '$' | '`')) => word.push(ch),
+                            Some('\n') => {}
+                            Some(ch) => {
+                                word.push('\\');
+                                word.push(ch);
+                            }
+                            None => return Err(format!("unclosed double quote in {text:?}")),
+                        },
+                        Some(ch) => word.push(ch),
+                        None => return Err(format!("unclosed double quote in {text:?}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') => {}
+                    Some(ch) => word.push(ch),
+                    None => word.push('\\'),
+                }
+            }
+            other => {
+                in_word = true;
+                word.push(other);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// `devices`: `HOST[:CONTAINER[:PERMISSIONS]]` as `{source, target, permissions}` (default `rwm`), so
+/// files merge them by target as Compose does.
+pub fn devices(node: &Node, path: &str) -> Result<Node> {
+    let Some(items) = node.as_seq() else {
+        return Err(err(node, path, format!("expected a list of devices, found {}", node.kind_name())));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        if item.as_map().is_some() {
+            out.push(item.clone());
+            continue;
+        }
+        let text = scalar(item, &p, "a device")?;
+        let parts: Vec<&str> = text.split(':').collect();
+        let (source, target, permissions) = match parts.as_slice() {
+            [s] => (*s, *s, "rwm"),
+            [s, t] => (*s, *t, "rwm"),
+            [s, t, m] => (*s, *t, *m),
+            _ => {
+                return Err(err(item, &p, format!("invalid device {text:?}: expected HOST[:CONTAINER[:PERMISSIONS]]")))
+            }
+        };
+        let span = &item.span;
+        out.push(Node::map(
+            vec![
+                (key("source", span), Node::string(source, span.clone())),
+                (key("target", span), Node::string(target, span.clone())),
+                (key("permissions", span), Node::string(permissions, span.clone())),
+            ],
+            span.clone(),
+        ));
+    }
+    Ok(Node::seq(out, node.span.clone()))
+}
+
+/// Service `secrets` / `configs` in short syntax become `{source}`; a secret also gets its default
+/// target under `/run/secrets`, as Compose prints it.
+pub fn service_files(node: &Node, path: &str, default_dir: Option<&str>) -> Result<Node> {
+    let Some(items) = node.as_seq() else {
+        return Err(err(node, path, format!("expected a list, found {}", node.kind_name())));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let mut entries: Vec<(Key, Node)> = match &item.kind {
+            NodeKind::Map(entries) => entries.clone(),
+            _ => {
+                let name = scalar(item, &format!("{path}[{i}]"), "a name")?;
+                vec![(key("source", &item.span), Node::string(name, item.span.clone()))]
+            }
+        };
+        if let Some(dir) = default_dir {
+            let source =
+                entries.iter().find(|(k, _)| k.name == "source").and_then(|(_, v)| v.as_str().map(str::to_string));
+            let has_target = entries.iter().any(|(k, _)| k.name == "target");
+            if let (Some(s), false) = (source, has_target) {
+                entries.push((key("target", &item.span), Node::string(format!("{dir}/{s}"), item.span.clone())));
+            }
+        }
+        out.push(Node::map(entries, item.span.clone()));
+    }
+    Ok(Node::seq(out, node.span.clone()))
+}
+
+/// `gpus: all` is `[{count: -1}]`, Compose's long form.
+pub fn gpus(node: &Node) -> Node {
+    match node.as_str() {
+        Some("all") => {
+            let span = &node.span;
+            Node::seq(
+                vec![Node::map(vec![(key("count", span), Node::plain("-1", span.clone()))], span.clone())],
+                span.clone(),
+            )
+        }
+        _ => node.clone(),
+    }
+}
+
+/// `build`: a context path or a mapping; both become a mapping with an absolute `context`, a `dockerfile`
+/// (default `Dockerfile`), and `args`/`labels` as mappings.
+pub fn build(node: &Node, path: &str, base: &Path) -> Result<Node> {
+    let span = &node.span;
+    let mut entries: Vec<(Key, Node)> = match &node.kind {
+        NodeKind::Scalar { value, .. } => vec![(key("context", span), Node::string(value.clone(), span.clone()))],
+        NodeKind::Map(entries) => entries.clone(),
+        NodeKind::Seq(_) => return Err(err(node, path, "expected a context path or a mapping")),
+    };
+    match entries.iter().position(|(k, _)| k.name == "context") {
+        Some(i) => {
+            let ctx = scalar(&entries[i].1, &format!("{path}.context"), "a path")?.to_string();
+            // A remote context (git URL) stays as written.
+            if !ctx.contains("://") && !ctx.starts_with("git@") {
+                let s = entries[i].1.span.clone();
+                entries[i].1 = Node::string(resolve_path(&ctx, base), s);
+            }
+        }
+        None => entries.insert(0, (key("context", span), Node::string(resolve_path(".", base), span.clone()))),
+    }
+    if !entries.iter().any(|(k, _)| k.name == "dockerfile" || k.name == "dockerfile_inline") {
+        entries.push((key("dockerfile", span), Node::string("Dockerfile", span.clone())));
+    }
+    for (k, v) in entries.iter_mut() {
+        if matches!(k.name.as_str(), "args" | "labels") && v.tag.is_none() && !v.is_null() {
+            *v = key_value_map(v, &format!("{path}.{}", k.name), '=')?;
+        }
+    }
+    Ok(Node::map(entries, span.clone()))
+}
+
+/// `deploy`: `labels` as a mapping.
+pub fn deploy(node: &Node, path: &str) -> Result<Node> {
+    let mut out = node.clone();
+    if let NodeKind::Map(entries) = &mut out.kind {
+        for (k, v) in entries.iter_mut() {
+            if k.name == "labels" && v.tag.is_none() && !v.is_null() {
+                *v = labels(v, &format!("{path}.labels"))?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Top-level `networks`, `volumes`, `secrets` and `configs`: labels as mappings, `file` made absolute.
+pub fn top_level_resources(root: &mut Node, base: &Path) -> Result<()> {
+    let NodeKind::Map(sections) = &mut root.kind else { return Ok(()) };
+    for (section, value) in sections.iter_mut() {
+        if !matches!(section.name.as_str(), "networks" | "volumes" | "secrets" | "configs") {
+            continue;
+        }
+        let NodeKind::Map(resources) = &mut value.kind else { continue };
+        for (name, resource) in resources.iter_mut() {
+            let NodeKind::Map(attrs) = &mut resource.kind else { continue };
+            for (k, v) in attrs.iter_mut() {
+                let p = format!("{}.{}.{}", section.name, name.name, k.name);
+                match k.name.as_str() {
+                    "labels" if v.tag.is_none() && !v.is_null() => *v = labels(v, &p)?,
+                    "file" if matches!(section.name.as_str(), "secrets" | "configs") => {
+                        let f = scalar(v, &p, "a path")?.to_string();
+                        *v = Node::string(resolve_path(&f, base), v.span.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +787,15 @@ mod tests {
         assert!(parse_short_port("1:2:3:4").is_err());
         assert!(parse_short_port("abc").is_err());
         assert!(parse_short_port(":80").is_err());
+    }
+
+    #[test]
+    fn shell_words_like_compose() {
+        let w = |s: &str| split_shell_words(s).unwrap();
+        assert_eq!(w("--port 8080  --verbose"), ["--port", "8080", "--verbose"]);
+        assert_eq!(w(r#"sh -c 'echo "a b"' "x y" z\ w"#), ["sh", "-c", "echo \"a b\"", "x y", "z w"]);
+        assert_eq!(w(r#""a\"b" '' """#), ["a\"b", "", ""]);
+        assert!(split_shell_words("'open").is_err());
     }
 
     #[test]

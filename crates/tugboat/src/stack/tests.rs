@@ -182,7 +182,7 @@ fn errors_name_file_line_column_and_key() {
         ),
         (
             "services:\n  a:\n    image: x:1\n    restrat: always\n",
-            "DIR/docker-compose.yml:4:5: services.a.restrat: unknown service attribute `restrat`",
+            "DIR/docker-compose.yml:4:5: services.a: additional property restrat is not allowed (did you mean restart?)",
         ),
         (
             "services:\n  a:\n    image: ${X:?set X in .env}\n",
@@ -196,7 +196,7 @@ fn errors_name_file_line_column_and_key() {
             "services:\n  a:\n    image: x:1\n    networks: [back]\n",
             "DIR/docker-compose.yml:4:16: services.a.networks: uses undefined network `back`",
         ),
-        ("servics:\n  a: {}\n", "DIR/docker-compose.yml:1:1: servics: unknown top-level key"),
+        ("servics:\n  a: {}\n", "DIR/docker-compose.yml:1:1: additional property servics is not allowed (did you mean services?)"),
         ("services:\n  a:\n    image: [x\n", "DIR/docker-compose.yml:"),
         (
             "services:\n  a:\n    user: root\n",
