@@ -102,3 +102,24 @@ fn check_with_relative_dir_resolves_parent_dirs_in_bind_sources() {
     absolute.failure(1).stdout_contains("TB008");
     f.tug().args(["check", "."]).run().failure(1).stdout_contains("TB008");
 }
+
+/// Like Compose, a variable used unset without a default is warned about once, on stderr, and the
+/// value is a blank string (`${X:-}` is an empty string, not null, and a blank `platform` is left out).
+#[test]
+fn unset_variables_are_warned_about_once() {
+    let f = Fixture::new();
+    f.write(
+        "docker-compose.yml",
+        "services:\n  app:\n    image: busybox:1.36.1\n    platform: ${PLATFORM:-}\n    labels: [\"a=${NEVER_SET}\", \"b=${NEVER_SET}\"]\n    environment: {TOKEN: \"${TOKEN:-}\"}\n",
+    );
+    let run = f.tug().args(["config", "--format", "json"]).arg(f.path()).run();
+    run.success();
+    let warnings: Vec<String> =
+        run.stderr().lines().filter(|l| l.starts_with("warning:")).map(str::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr());
+    assert!(warnings[0].contains("\"NEVER_SET\" variable is not set"), "{}", warnings[0]);
+    let app = &run.json()["services"]["app"];
+    assert!(app.get("platform").is_none(), "{app:#}");
+    assert_eq!(app["environment"]["TOKEN"], "");
+    assert_eq!(app["labels"]["a"], "");
+}

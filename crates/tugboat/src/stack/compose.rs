@@ -60,7 +60,7 @@ pub struct Service {
     pub volumes: Vec<Mount>,
     pub environment: Vec<EnvVar>,
     pub depends_on: Vec<Dependency>,
-    /// Networks the service joins; empty with no `network_mode` means the project's `default` network.
+    /// Networks the service joins (`default` when the file names none and sets no `network_mode`).
     pub networks: Vec<String>,
 }
 
@@ -231,6 +231,30 @@ fn interpolate_node(
     }
 }
 
+/// Service attributes of type string that compose-go leaves out when empty (Go's `omitempty`).
+const OMITTED_WHEN_EMPTY: &[&str] = &[
+    "image",
+    "platform",
+    "user",
+    "hostname",
+    "domainname",
+    "container_name",
+    "working_dir",
+    "network_mode",
+    "pid",
+    "ipc",
+    "uts",
+    "restart",
+    "pull_policy",
+    "userns_mode",
+    "stop_signal",
+    "runtime",
+    "cgroup",
+    "cgroup_parent",
+    "mac_address",
+    "isolation",
+];
+
 fn normalize_service(service: &Node, path: &str, project_dir: &Path) -> Result<Node> {
     if service.is_null() {
         return Ok(Node::map(Vec::new(), service.span.clone()));
@@ -242,9 +266,10 @@ fn normalize_service(service: &Node, path: &str, project_dir: &Path) -> Result<N
     for (k, v) in entries {
         let p = format!("{path}.{}", k.name);
         let name = k.name.as_str();
-        // An attribute that interpolated to nothing (`platform: ${PLATFORM:-}`) is left out, as Compose does.
+        // A string attribute that interpolated to nothing (`platform: ${PLATFORM:-}`) is left out, as
+        // Compose does; elsewhere (`cpus: ""`) the schema reports the empty value.
         let blank = matches!(&v.kind, NodeKind::Scalar { value, quoted: true } if value.is_empty());
-        if blank && v.tag.is_none() && !matches!(name, "command" | "entrypoint") {
+        if blank && v.tag.is_none() && OMITTED_WHEN_EMPTY.contains(&name) {
             continue;
         }
         let normalized = if v.is_null() && name != "environment" {
@@ -339,7 +364,7 @@ pub fn load_project(files: &[PathBuf], project_dir: &Path, vars: &Variables) -> 
 
 /// `extends: {service, file}` or `extends: name`: the base is merged under the service, recursively, and a
 /// cycle is an error naming the chain.
-fn resolve_extends(
+pub(crate) fn resolve_extends(
     doc: &mut Node,
     file: &Path,
     project_dir: &Path,

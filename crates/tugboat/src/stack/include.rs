@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::compose::{load_file, VariableUse, Variables};
+use super::compose::{load_file, resolve_extends, VariableUse, Variables};
 use super::error::ConfigError;
 use super::merge::merge;
 use super::normalize::{err, resolve_path, scalar};
@@ -72,6 +72,8 @@ fn resolve_chain(
                 }
                 other => other,
             })?;
+            let mut cache = HashMap::from([(p.clone(), part.clone())]);
+            resolve_extends(&mut part, p, &project_dir, &inner_vars, used, &mut cache)?;
             chain.push(p.clone());
             resolve_chain(&mut part, p, &inner_vars, used, chain)?;
             chain.pop();

@@ -432,7 +432,9 @@ impl MarkedEventReceiver for Builder {
 ///   before a letter or `-`.
 /// - go-yaml **rejects** a tab after a block sequence's `-`, a tab in the white space that starts a line
 ///   of the block context where no scalar consumes it (blank and comment lines included), an implicit key
-///   split over lines inside a flow collection, and any `%YAML` version but 1.1; yaml-rust2 accepts them.
+///   split over lines inside a flow collection, a `?` inside a plain scalar in a flow collection
+///   (`[http://x?y=1]`) or one that starts with `|` or `>` there, a `...` before the first document, and
+///   any `%YAML` version but 1.1; yaml-rust2 accepts them.
 ///
 /// Rather than fork the parser, [`prepare`] lets yaml-rust2's own scanner find the first kind: on each
 /// of its errors that is one of those cases, it puts spaces in front of the line (leading white space
@@ -444,7 +446,9 @@ impl MarkedEventReceiver for Builder {
 /// second kind is looked for in the tokens of the text that scanned.
 ///
 /// Still as yaml-rust2 has it: the `:` of an explicit (`?`) key followed by a tab and a digit (go-yaml
-/// rejects the tab), and implicit keys longer than 1024 characters (go-yaml rejects them).
+/// rejects the tab), implicit keys longer than 1024 characters (go-yaml rejects them), and two readings
+/// in flow collections: `[?a]` is the string `?a` here and `{a: null}` in go-yaml, `[a:]` is `{a: null}`
+/// here and the string `a:` in go-yaml.
 mod compat {
     use std::collections::HashSet;
 
@@ -511,7 +515,10 @@ mod compat {
         FlowStart,
         FlowEnd,
         Quoted,
-        Plain,
+        /// A plain scalar; whether a `?` follows its first character.
+        Plain {
+            question: bool,
+        },
         /// A `|` or `>` scalar.
         BlockScalar,
         /// The start of a block mapping: yaml-rust2 marks it at the first `:`, its indentation is the
@@ -523,6 +530,7 @@ mod compat {
         Key,
         Value,
         FlowEntry,
+        DocumentEnd,
         BlockEntry,
         /// `%YAML major.minor`.
         Version(u32, u32),
@@ -549,7 +557,9 @@ mod compat {
                         TokenType::FlowSequenceStart | TokenType::FlowMappingStart => Kind::FlowStart,
                         TokenType::FlowSequenceEnd | TokenType::FlowMappingEnd => Kind::FlowEnd,
                         TokenType::Scalar(TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted, _) => Kind::Quoted,
-                        TokenType::Scalar(TScalarStyle::Plain, _) => Kind::Plain,
+                        TokenType::Scalar(TScalarStyle::Plain, value) => {
+                            Kind::Plain { question: value.chars().skip(1).any(|c| c == '?') }
+                        }
                         TokenType::Scalar(..) => Kind::BlockScalar,
                         TokenType::BlockMappingStart => Kind::BlockMappingStart,
                         TokenType::BlockSequenceStart => Kind::BlockSequenceStart,
@@ -557,6 +567,7 @@ mod compat {
                         TokenType::Key => Kind::Key,
                         TokenType::Value => Kind::Value,
                         TokenType::FlowEntry => Kind::FlowEntry,
+                        TokenType::DocumentEnd => Kind::DocumentEnd,
                         TokenType::BlockEntry => Kind::BlockEntry,
                         TokenType::VersionDirective(major, minor) => Kind::Version(major, minor),
                         _ => Kind::Other,
@@ -802,8 +813,7 @@ mod compat {
                     let widest = self.widest_before(li);
                     padded(self, li, widest)
                 }
-                // Reported after the white space that follows a `:` value indicator. Not for the `:` of an
-                // explicit (`?`) key at the start of a line, where go-yaml refuses the tab too.
+                // Reported after the white space that follows a `:` value indicator.
                 "':' must be followed by a valid YAML whitespace" => {
                     let end = mark.col();
                     let mut start = end;
@@ -814,14 +824,17 @@ mod compat {
                         Some(c) if self.written_char(li, c) == Some(':') => c,
                         _ => return false,
                     };
-                    if (0..colon).all(|c| matches!(self.written_char(li, c), None | Some(' ' | '\t'))) {
-                        return false;
-                    }
                     let mut changed = false;
                     for col in start..end {
                         if self.written_char(li, col) == Some('\t') {
                             changed |= self.spaces.insert((li, self.written_col(li, col)));
                         }
+                    }
+                    // First on its line, the `:` may be an explicit key's in the block context, where
+                    // go-yaml refuses the tab too: the line must then turn out to lie in a flow collection.
+                    let first = (0..colon).all(|c| matches!(self.written_char(li, c), None | Some(' ' | '\t')));
+                    if changed && first && !pending.iter().any(|(l, _)| *l == li) {
+                        pending.push((li, cause));
                     }
                     changed
                 }
@@ -834,11 +847,51 @@ mod compat {
             for li in 0..self.lines.len() {
                 self.tab_in_indentation(li, toks)?;
             }
+            // A `...` before the first document ends a document that has no node yet: libyaml skips
+            // document end markers only after a document.
+            if let Some(t) = toks.get(1).filter(|t| t.kind == Kind::DocumentEnd) {
+                return Err(Problem {
+                    line: t.line,
+                    col: self.written_col(t.line - 1, t.col),
+                    message: "a document end marker (`...`) before any document".into(),
+                });
+            }
             let mut depth = 0usize;
             for (i, t) in toks.iter().enumerate() {
                 match t.kind {
                     Kind::FlowStart => depth += 1,
                     Kind::FlowEnd => depth = depth.saturating_sub(1),
+                    // `|` and `>` start no plain scalar for libyaml (yaml-rust2 takes one in a flow collection).
+                    Kind::Plain { .. }
+                        if depth > 0 && matches!(self.written_char(t.line - 1, t.col), Some('|' | '>')) =>
+                    {
+                        return Err(Problem {
+                            line: t.line,
+                            col: self.written_col(t.line - 1, t.col),
+                            message:
+                                "found a character that cannot start a value in a flow collection; quote the value"
+                                    .into(),
+                        });
+                    }
+                    // In a flow collection libyaml ends a plain scalar at a `?` (`[http://x?y=1]`), which
+                    // then starts a key in the middle of an entry.
+                    Kind::Plain { question: true } if depth > 0 => {
+                        let (mut l, mut c) = (t.line - 1, self.written_col(t.line - 1, t.col) + 1);
+                        while let Some(line) = self.lines.get(l) {
+                            if let Some(q) = line.chars.iter().skip(c).position(|&ch| ch == '?') {
+                                c += q;
+                                break;
+                            }
+                            (l, c) = (l + 1, 0);
+                        }
+                        return Err(Problem {
+                            line: l + 1,
+                            col: c,
+                            message:
+                                "a `?` in a plain scalar in a flow collection ends it for Compose; quote the value"
+                                    .into(),
+                        });
+                    }
                     // libyaml's implicit keys end on the line they start, in flow collections too (yaml-rust2
                     // checks that only in the block context). Not for an explicit `?` key.
                     Kind::Key if depth > 0 && self.written_char(t.line - 1, t.col) != Some('?') => {
@@ -913,7 +966,8 @@ mod compat {
         /// - a run of comment lines eats everything up to its last `#` (tabs, blank lines), from the
         ///   first comment line on; a comment at the end of a line with content starts no run.
         ///
-        /// Lines in flow collections (tabs are white space there) and in quoted scalars are fine.
+        /// In a flow collection only the first applies (tabs are white space there); lines of quoted scalars
+        /// are fine.
         fn tab_in_indentation(&self, li: usize, toks: &[Tok]) -> Result<(), Problem> {
             let Some(line) = self.lines.get(li) else { return Ok(()) };
             let indentation = line.chars.iter().take_while(|&&c| c == ' ' || c == '\t').count();
@@ -928,7 +982,8 @@ mod compat {
                     _ => 0,
                 })
                 .sum();
-            if depth > 0 || self.padding_is_harmless(li, toks) {
+            // Inside a quoted scalar: white space folded away.
+            if depth <= 0 && self.padding_is_harmless(li, toks) {
                 return Ok(());
             }
             let reject = |col: usize| {
@@ -944,7 +999,7 @@ mod compat {
                 let (tl, tc) = (t.line - 1, self.written_col(t.line - 1, t.col));
                 floor = tl + 1;
                 match t.kind {
-                    Kind::Plain if !self.comment_between(tl, tc, li) => {
+                    Kind::Plain { .. } if !self.comment_between(tl, tc, li) => {
                         let indent = block_indent(before, self).map_or(0, |col| col + 1);
                         return match line.chars[..indentation]
                             .iter()
@@ -974,6 +1029,10 @@ mod compat {
                     Kind::BlockScalar => floor = tl,
                     _ => {}
                 }
+            }
+            // A flow collection takes tabs as white space (only a plain scalar's continuation refuses them).
+            if depth > 0 {
+                return Ok(());
             }
             // A comment line before this one with nothing but blank and comment lines in between, and this
             // one a comment line or followed by one (after blank lines only).
@@ -1092,6 +1151,7 @@ mod tests {
         ("pasted_json", "x-t: {\n\"a\": 1,\n\"b\": [true,\nnull]\n}\n", Accepts(r#"{"x-t":{"a":1,"b":[true,null]}}"#)),
         ("empty_flows_closed_at_key", "x-t:\n  a: [\n  ]\n  b: {\n  }\n", Accepts(r#"{"x-t":{"a":[],"b":{}}}"#)),
         ("explicit_key_over_lines_in_flow", "x-t: {? a\n : b}\n", Accepts(r#"{"x-t":{"a":"b"}}"#)),
+        ("tab_after_explicit_key_colon_in_flow", "x-t: {? a\n:\tb}\n", Accepts(r#"{"x-t":{"a":"b"}}"#)),
         ("anchor_on_relaxed_flow", "x-t: &a [1,\n2\n]\nx-u: *a\n", Accepts(r#"{"x-t":[1,2],"x-u":[1,2]}"#)),
         ("merge_of_relaxed_flow", "x-d: &d {\n  a: 1\n}\nx-t:\n  <<: *d\n  b: 2\n", Accepts(r#"{"x-d":{"a":1},"x-t":{"b":2,"a":1}}"#)),
         // Multi-line scalars.
@@ -1133,6 +1193,7 @@ mod tests {
         ),
         ("tab_in_block_scalar_content", "x-t:\n  a: |\n    x\n    \ty\n     \t\n  b: 1\n", Accepts(r#"{"x-t":{"a":"x\n\ty\n \t\n","b":1}}"#)),
         // Tags, anchors, keys.
+        ("question_mark_in_quoted_or_block_scalar", "x-t: [\"a?b\", c]\nx-u: a?b\n", Accepts(r#"{"x-t":["a?b","c"],"x-u":"a?b"}"#)),
         ("str_tag", "x-t:\n  a: !!str 1\n  b: !!str true\n  c: [!!str 2,\n!!str null\n]\n", Accepts(r#"{"x-t":{"a":"1","b":"true","c":["2","null"]}}"#)),
         (
             "reset_and_override",
@@ -1158,11 +1219,15 @@ mod tests {
         ("tab_indentation", "x-t:\n\ta: 1\n", Rejects(2)),
         ("tab_indentation_after_spaces", "x-t:\n  a:\n   \tb: 1\n", Rejects(3)),
         ("tab_after_dash", "x-t:\n  - \ta\n", Rejects(2)),
+        ("tab_after_explicit_key_colon", "x-t:\n  ? a\n  :\tb\n", Rejects(3)),
         // v2: "line 2: found a tab character that violates indentation" (the scalar's line).
         ("tab_line_after_plain_scalar", "x-t:\n  a: 1\n\t\n  b: 1\n", Rejects(3)),
         ("tab_comment_after_quoted_scalar", "x-t:\n  a: \"x\"\n\t# c\n  b: 1\n", Rejects(3)),
         ("tab_comment_after_end_of_line_comment", "x-t:\n  a: \"x\" # c\n\t# d\n  b: 1\n", Rejects(3)),
         ("tab_line_after_last_comment", "x-t:\n  a: \"x\"\n  # c\n\t\n  b: 1\n", Rejects(4)),
+        // v2: "line 3: found a tab character that violates indentation" (the scalar's line), then line 2.
+        ("tab_line_after_plain_scalar_in_flow", "x-t:\n  a: [1,\n  2\n\t# c\n  ]\n", Rejects(4)),
+        ("tab_in_plain_continuation_in_flow", "x-t:\n  a: {k: multi\n\t\n  line}\n", Rejects(3)),
         // v2: "line 2: found a tab character where an indentation space is expected".
         ("tab_line_in_block_scalar", "x-t:\n  a: |\n    x\n\t\n  b: 1\n", Rejects(4)),
         // v2: "line 1: did not find expected ',' or ']'".
@@ -1187,8 +1252,14 @@ mod tests {
         ("block_entry_in_flow", "x-t:\n  a: [1,\n- 2]\n", Rejects(3)),
         ("key_over_lines_in_flow", "x-t: {a\n : 1}\n", Rejects(2)),
         ("document_marker_in_quoted_scalar", "x-t:\n  a: \"x\n--- y\"\n", Rejects(2)),
+        // v2: "line 1: did not find expected ',' or ']'".
+        ("question_mark_in_plain_scalar_in_flow", "x-t:\n  test: [CMD, curl,\n    http://x/health?ready=1]\n", Rejects(3)),
+        // v2: "line 2: found character that cannot start any token".
+        ("folded_indicator_in_flow", "x-t: [a,\n  > b]\n", Rejects(2)),
         // v2: "found incompatible YAML document".
         ("yaml_1_2_directive", "%YAML 1.2\n---\nx-t: 1\n", Rejects(1)),
+        // v2: "did not find expected node content".
+        ("document_end_first", "...\nx-t: 1\n", Rejects(1)),
         // v2: "line 2: did not find expected <document start>".
         ("content_after_document_end", "x-t: 1\n...\nx-u: 2\n", Rejects(3)),
     ];
