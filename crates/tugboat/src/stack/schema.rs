@@ -11,6 +11,7 @@
 //! `services.*.ports.*.target`, ...) are read as the boolean or number they spell (and are an error when they
 //! spell none), and `uniqueItems` is not enforced on the lists compose-go de-duplicates first (`EnforceUnicity`).
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -436,7 +437,36 @@ enum Cast {
     Float,
 }
 
+/// The cast compose-go applies at `path`, if any. The patterns are indexed by their last key once, since
+/// this runs for every string in the model.
+fn cast_for(path: &[Seg]) -> Option<Cast> {
+    static BY_LAST_KEY: OnceLock<HashMap<&'static str, Vec<(&'static str, Cast)>>> = OnceLock::new();
+    let index = BY_LAST_KEY.get_or_init(|| {
+        let mut map: HashMap<&'static str, Vec<(&'static str, Cast)>> = HashMap::new();
+        for (pattern, cast) in CASTS {
+            map.entry(pattern.rsplit('.').next().unwrap_or(pattern)).or_default().push((pattern, *cast));
+        }
+        map
+    });
+    let last = match path.last()? {
+        Seg::Key(k) => *k,
+        Seg::Index(_) => "*",
+    };
+    [last, "*"]
+        .iter()
+        .filter_map(|k| index.get(k))
+        .flatten()
+        .find(|(pattern, _)| path_matches(pattern, path))
+        .map(|(_, cast)| *cast)
+}
+
 fn path_matches(pattern: &str, path: &[Seg]) -> bool {
+    // This runs for every string in the model against every pattern: reject on the last key first.
+    match (pattern.rsplit('.').next(), path.last()) {
+        (Some("*"), Some(_)) => {}
+        (Some(last), Some(Seg::Key(k))) if last == *k => {}
+        _ => return false,
+    }
     let mut parts = pattern.split('.');
     for seg in path {
         match (parts.next(), seg) {
@@ -611,8 +641,8 @@ impl Validator {
     fn descend<'n>(&self, index: usize, node: &'n Node, path: &mut Vec<Seg<'n>>, out: &mut Vec<Failure>) {
         let mut inst = Inst::of(node);
         if let Inst::Str(text) = inst {
-            if let Some((_, cast)) = CASTS.iter().find(|(p, _)| path_matches(p, path)) {
-                match cast_value(*cast, text) {
+            if let Some(cast) = cast_for(path) {
+                match cast_value(cast, text) {
                     Ok(v) => inst = v,
                     Err(msg) => {
                         out.push(self.failure(&node.span, path, Kind::Other(msg)));
