@@ -138,10 +138,9 @@ pub(crate) fn parse_file(path: &Path) -> Result<Node> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let file = Arc::new(path.to_path_buf());
-    let mut root = yaml::parse(&text, &file)?;
-    if root.is_null() {
-        root = Node::map(Vec::new(), root.span.clone());
-    }
+    // A file with no document is an empty mapping; a document that is empty (`---` alone) is null, which
+    // Compose v2 refuses like any other non-mapping.
+    let root = yaml::parse(&text, &file)?;
     if root.as_map().is_none() {
         return Err(err(&root, "", format!("a compose file must be a mapping, found {}", root.kind_name())));
     }

@@ -5,7 +5,7 @@
 //! `file:line:column`, so tugboat keeps its own small tree built from `yaml-rust2`'s event stream.
 //!
 //! Compose reads YAML with go-yaml v3 (a port of libyaml), which differs from yaml-rust2 (the YAML 1.2
-//! spec to the letter) in a few places real compose files depend on; [`compat`] bridges those before
+//! spec to the letter) in a few places real compose files depend on; `compat` bridges those before
 //! the text reaches the parser, keeping every position pointing into the file as written.
 
 use std::collections::HashMap;
@@ -224,7 +224,7 @@ fn go_integer(value: &str) -> Option<i64> {
 /// Parses one YAML document. An empty file gives an empty mapping.
 ///
 /// What it accepts and rejects follows go-yaml v3 (and so `docker compose`), not the YAML 1.2 spec where
-/// the two differ; see [`compat`] and the case table in the tests.
+/// the two differ; see `compat` and the case table in the tests.
 pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, ConfigError> {
     // go-yaml skips a byte order mark at the start of the stream. yaml-rust2 would read it as a character
     // of the first line, so a `---` after it is no document marker and every column of line 1 is one off.
@@ -238,6 +238,8 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, ConfigError> {
     let mut builder = Builder {
         file: Arc::clone(file),
         pads: prepared.pads,
+        empty_block_scalars: prepared.empty_block_scalars,
+        unterminated_block_scalar: prepared.unterminated_block_scalar,
         stack: Vec::new(),
         anchors: HashMap::new(),
         root: None,
@@ -277,6 +279,10 @@ struct Builder {
     file: Arc<PathBuf>,
     /// Spaces [`compat::prepare`] put in front of each line (index: line - 1), taken off every column.
     pads: Vec<usize>,
+    /// See [`compat::Prepared::empty_block_scalars`].
+    empty_block_scalars: Vec<(usize, usize)>,
+    /// See [`compat::Prepared::unterminated_block_scalar`].
+    unterminated_block_scalar: Option<(usize, usize)>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
@@ -341,7 +347,18 @@ impl MarkedEventReceiver for Builder {
         }
         let span = self.span(mark);
         match ev {
-            Event::Scalar(value, style, anchor, tag) => {
+            Event::Scalar(mut value, style, anchor, tag) => {
+                if matches!(style, TScalarStyle::Literal | TScalarStyle::Folded)
+                    && self.empty_block_scalars.contains(&(mark.line(), mark.col()))
+                {
+                    value.clear();
+                }
+                if matches!(style, TScalarStyle::Literal | TScalarStyle::Folded)
+                    && self.unterminated_block_scalar == Some((mark.line(), mark.col()))
+                    && value.ends_with('\n')
+                {
+                    value.pop();
+                }
                 let quoted = !matches!(style, TScalarStyle::Plain) || tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let mut node = Node::new(NodeKind::Scalar { value, quoted }, span);
                 node.tag = merge_tag(&tag);
@@ -421,36 +438,50 @@ impl MarkedEventReceiver for Builder {
 /// go-yaml compatibility for yaml-rust2.
 ///
 /// yaml-rust2 scans YAML 1.2 to the letter; go-yaml v3 (libyaml's scanner, ported to Go), which Compose
-/// uses, is laxer in places that real compose files rely on, and stricter in a few others:
+/// uses, is laxer in places that real compose files rely on, and stricter in others. Laxer:
 ///
 /// - **Indentation inside flow collections.** YAML 1.2 wants every line of a `[...]` / `{...}` that sits
 ///   in a block collection indented deeper than that block, and yaml-rust2 checks it ("invalid
-///   indentation"); go-yaml ignores indentation inside flow collections altogether. Compose files often
-///   put the closing `]` at the column of the key (`test: [` ... `]`), or content further left.
+///   indentation"); go-yaml ignores indentation inside flow collections. Compose files often put the
+///   closing `]` at the column of the key (`test: [` ... `]`), or content further left.
 /// - **Continuation lines of quoted scalars** may start at any column in go-yaml, even with a tab.
-/// - **A tab after `:`** separates the value in go-yaml (`image:<TAB>nginx`); yaml-rust2 refuses one
-///   before a letter or `-`.
-/// - go-yaml **rejects** a tab after a block sequence's `-`, a tab in the white space that starts a line
-///   of the block context where no scalar consumes it (blank and comment lines included), an implicit key
-///   split over lines inside a flow collection, a `?` inside a plain scalar in a flow collection
-///   (`[http://x?y=1]`) or one that starts with `|` or `>` there, a `...` before the first document, and
-///   any `%YAML` version but 1.1; yaml-rust2 accepts them.
+/// - **Tabs** after `:` (`image:<TAB>nginx`) and after a `?` in a flow collection separate like spaces
+///   in go-yaml; yaml-rust2 refuses some of them.
+/// - A `|`/`>` **header on its own line at the column of its key** (`a:` / `|` / `  text`).
+/// - A **`#` right after a token** (`[# c`, `"x"# c`) starts a comment; yaml-rust2 wants white space.
 ///
-/// Rather than fork the parser, [`prepare`] lets yaml-rust2's own scanner find the first kind: on each
-/// of its errors that is one of those cases, it puts spaces in front of the line (leading white space
-/// means nothing inside a flow collection or a quoted scalar's continuation line), or hands a tab after
-/// `:` over as a space (same column), and scans again. Every padded line is then checked against the
-/// tokens of the repaired text: it must begin inside a flow collection or inside a quoted scalar that
-/// started on an earlier line; otherwise the padding would change the document and the original error is
-/// reported. The spaces put in front of each line are taken off every column the parser reports. The
-/// second kind is looked for in the tokens of the text that scanned.
+/// Stricter (go-yaml rejects, yaml-rust2 accepts): a tab after a block sequence's `-`; a tab in the white
+/// space that starts a line of the block context where no scalar or comment run consumes it (blank and
+/// comment lines included); a `:` with no key before it; an implicit key split over lines inside a flow
+/// collection; in a flow collection, a `?` inside a plain scalar (`[http://x?y=1]`), a plain scalar
+/// starting with `|` or `>` or `:`, and `c:[` / `c:{`; an anchor name with more than letters, digits, `_`
+/// and `-`; top-level `|`/`>` content at column 1; a `...` before the first document; an unknown
+/// directive, and any `%YAML` version but 1.1. And two values differ: a `|`/`>` scalar with no
+/// content at the end of the input is empty, and one that runs to the end of an input without a final
+/// line break gets none.
 ///
-/// Still as yaml-rust2 has it: the `:` of an explicit (`?`) key followed by a tab and a digit (go-yaml
-/// rejects the tab), implicit keys longer than 1024 characters (go-yaml rejects them), and two readings
-/// in flow collections: `[?a]` is the string `?a` here and `{a: null}` in go-yaml, `[a:]` is `{a: null}`
-/// here and the string `a:` in go-yaml.
+/// Rather than fork the parser, `prepare` lets yaml-rust2's own scanner find the laxer cases: on each
+/// of its errors that is one of them, it puts spaces in front of the line (leading white space means
+/// nothing inside a flow collection or a quoted scalar's continuation line), hands a tab over as a space
+/// (same column) or leaves such a comment out, and scans again. Each repair is then checked against the tokens of the repaired
+/// text: a padded line must begin inside a flow collection or inside a quoted scalar that started on an
+/// earlier line, a tab turned space after a `:` first on its line or after a `?` must lie in a flow
+/// collection; otherwise the repair would change the document, and the error that called for it is
+/// reported. The header case is tried up front where the text looks like it, and kept only if the
+/// tokens confirm it. The spaces put in front of each line are taken off every column the parser reports.
+/// The stricter cases are looked for in the tokens of the text that scanned.
+///
+/// Still as yaml-rust2 has it: the `:` of an explicit (`?`) key in the block context followed by a tab and
+/// a digit (go-yaml rejects the tab), implicit keys longer than 1024 characters (go-yaml rejects them),
+/// U+0085/U+2028/U+2029 (line breaks to go-yaml), tags holding `[` or `,` (go-yaml takes them), a
+/// continuation line of a plain scalar in a flow collection that starts with `-` and a bracket,
+/// yaml-rust2 0.10's reading of `[a: [1]]` (it ends the pair at the inner `]`; saphyr-parser 0.3.1 fixed
+/// that), an anchor alone on a line before a more indented
+/// mapping in key position (go-yaml reads a null key), and two readings in flow collections: `[?a]` is
+/// the string `?a` here and `{a: null}` in go-yaml, `[a:]` is `{a: null}` here and the string `a:` in
+/// go-yaml.
 mod compat {
-    use std::collections::HashSet;
+    use std::collections::{HashMap, HashSet};
 
     use yaml_rust2::scanner::{ScanError, Scanner, TScalarStyle, TokenType};
 
@@ -466,14 +497,64 @@ mod compat {
     pub(super) struct Prepared {
         pub text: String,
         pub pads: Vec<usize>,
+        /// Where (line, column of the text handed over) yaml-rust2 reads a `|`/`>` scalar with no content
+        /// at the end of the input as a line break; it is empty (as in go-yaml), unless kept with `+`.
+        pub empty_block_scalars: Vec<(usize, usize)>,
+        /// Where yaml-rust2 marks a `|`/`>` scalar that runs to the end of an input without a final line
+        /// break: it adds one, go-yaml does not.
+        pub unterminated_block_scalar: Option<(usize, usize)>,
+    }
+
+    /// A repair to check once the tokens before it are known: the line `li` must start in a flow
+    /// collection or a quoted scalar (`at: None`), or the column `at` (as written) lie in a flow
+    /// collection.
+    struct Pending {
+        li: usize,
+        at: Option<usize>,
+        cause: Problem,
+    }
+
+    /// What `run` may guess beyond what yaml-rust2's errors show, each kept only if the tokens confirm it.
+    #[derive(Clone, Copy)]
+    struct Guesses<'a> {
+        /// Lines of `|`/`>` headers at their key's column, padded up front.
+        headers: &'a [usize],
+        /// Whether a flow collection's later lines are padded along with the one yaml-rust2 stopped at.
+        extend: bool,
     }
 
     /// Repairs `text` where yaml-rust2 is stricter than go-yaml, and finds what go-yaml rejects and
     /// yaml-rust2 does not. Errors that remain are left for the parser to report (with the pads taken off).
     pub(super) fn prepare(text: &str) -> Result<Prepared, Problem> {
-        let mut src = Source::new(text);
-        // Padded lines not yet checked against the tokens, each with the error that made us pad it.
-        let mut pending: Vec<(usize, Problem)> = Vec::new();
+        let src = Source::new(text);
+        // go-yaml takes a `|`/`>` header on its own line at the column of the key it is the value of (not
+        // deeper, as YAML 1.2 wants); one space more in front of it changes nothing else. Tried first where
+        // the text looks like that, and kept if the tokens confirm it.
+        let headers = src.headers_at_key_column();
+        let mut attempts = vec![Guesses { headers: &headers, extend: true }, Guesses { headers: &[], extend: true }];
+        attempts.dedup_by(|a, b| a.headers.len() == b.headers.len());
+        attempts.push(Guesses { headers: &[], extend: false });
+        for guesses in attempts {
+            let mut tried = src.clone();
+            for &li in guesses.headers {
+                tried.pad_to(li, 1);
+            }
+            if let (result, true) = run(tried, guesses) {
+                return result;
+            }
+        }
+        // The last attempt guesses nothing, and so always stands.
+        Err(Problem { line: 1, col: 0, message: "internal error".into() })
+    }
+
+    /// `prepare` on `src` (headers padded); whether the result stands, that is, whether the guesses made
+    /// were confirmed, or none was made.
+    fn run(mut src: Source, guesses: Guesses) -> (Result<Prepared, Problem>, bool) {
+        let headers = guesses.headers;
+        // Whether a guessed pad went in: a failure may then be the guess's.
+        let mut guessed = !headers.is_empty();
+        // Repairs not yet checked against the tokens, each with the error that made us make it.
+        let mut pending: Vec<Pending> = Vec::new();
         // Each round pads a line further or turns a tab into a space, so this is never reached by a file
         // that ends up parsing; it only bounds the work on a hopeless one.
         let max_rounds = 4 * src.lines.len() + 16;
@@ -481,31 +562,58 @@ mod compat {
         loop {
             let rendered = src.render();
             let (toks, err) = scan(&rendered);
-            // Tokens come in text order, so once one at or after a padded line's number has come out, all
-            // before that line have too, and the line can be checked.
+            // Tokens come in text order, so once one at or after a line has come out, all before that line
+            // have too, and a repair there can be checked.
             let reached = if err.is_none() { usize::MAX } else { toks.last().map_or(0, |t| t.line) };
+            let depths = flow_depths(&toks);
             let mut unchecked = Vec::new();
-            for (li, cause) in pending.drain(..) {
-                if li < reached {
-                    if !src.padding_is_harmless(li, &toks) {
-                        return Err(cause);
-                    }
-                } else {
-                    unchecked.push((li, cause));
+            for repair in pending.drain(..) {
+                let checkable = match repair.at {
+                    None => repair.li < reached,
+                    Some(_) => repair.li + 1 < reached,
+                };
+                if !checkable {
+                    unchecked.push(repair);
+                } else if !match repair.at {
+                    None => src.padding_is_harmless(repair.li, &toks, &depths),
+                    Some(col) => src.in_flow_at(repair.li, col, &toks),
+                } {
+                    return (Err(repair.cause), !guessed);
                 }
             }
             pending = unchecked;
             let Some(err) = err else {
-                src.go_yaml_rejects(&toks)?;
-                return Ok(Prepared { text: rendered, pads: src.pads });
+                // Each header must sit right after a `:` and start a block scalar.
+                let confirmed = headers.iter().all(|&li| {
+                    let at = toks.partition_point(|t| t.line < li + 1);
+                    at.checked_sub(1).is_some_and(|b| toks[b].kind == Kind::Value)
+                        && toks.get(at).is_some_and(|t| t.kind == Kind::BlockScalar)
+                });
+                if !confirmed {
+                    return (Err(Problem { line: 1, col: 0, message: String::new() }), false);
+                }
+                if let Err(problem) = src.go_yaml_rejects(&toks) {
+                    return (Err(problem), !guessed);
+                }
+                let empty_block_scalars = src.empty_block_scalars(&toks);
+                let unterminated_block_scalar = src.unterminated_block_scalar(&toks);
+                let prepared =
+                    Prepared { text: rendered, pads: src.pads, empty_block_scalars, unterminated_block_scalar };
+                return (Ok(prepared), true);
             };
             rounds += 1;
-            if rounds > max_rounds || !src.repair(&err, &toks, &mut pending) {
+            if rounds > max_rounds || !src.repair(&err, &toks, &mut pending, guesses.extend, &mut guessed) {
                 // A padded line we could not check yet is the likelier culprit than what came after it.
-                if let Some((_, cause)) = pending.into_iter().next() {
-                    return Err(cause);
+                if let Some(repair) = pending.into_iter().next() {
+                    return (Err(repair.cause), !guessed);
                 }
-                return Ok(Prepared { text: rendered, pads: src.pads });
+                let prepared = Prepared {
+                    text: rendered,
+                    pads: src.pads,
+                    empty_block_scalars: Vec::new(),
+                    unterminated_block_scalar: None,
+                };
+                return (Ok(prepared), !guessed);
             }
         }
     }
@@ -530,7 +638,15 @@ mod compat {
         Key,
         Value,
         FlowEntry,
+        StreamStart,
+        DocumentStart,
         DocumentEnd,
+        /// `%TAG`, or (`known: false`) a directive yaml-rust2 skips.
+        Directive {
+            known: bool,
+        },
+        /// `&name` or `*name`.
+        Property,
         BlockEntry,
         /// `%YAML major.minor`.
         Version(u32, u32),
@@ -554,6 +670,7 @@ mod compat {
                 Ok(Some(token)) => {
                     let kind = match token.1 {
                         TokenType::StreamEnd => break,
+                        TokenType::StreamStart(_) => Kind::StreamStart,
                         TokenType::FlowSequenceStart | TokenType::FlowMappingStart => Kind::FlowStart,
                         TokenType::FlowSequenceEnd | TokenType::FlowMappingEnd => Kind::FlowEnd,
                         TokenType::Scalar(TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted, _) => Kind::Quoted,
@@ -567,7 +684,10 @@ mod compat {
                         TokenType::Key => Kind::Key,
                         TokenType::Value => Kind::Value,
                         TokenType::FlowEntry => Kind::FlowEntry,
+                        TokenType::DocumentStart => Kind::DocumentStart,
                         TokenType::DocumentEnd => Kind::DocumentEnd,
+                        TokenType::TagDirective(handle, _) => Kind::Directive { known: !handle.is_empty() },
+                        TokenType::Anchor(_) | TokenType::Alias(_) => Kind::Property,
                         TokenType::BlockEntry => Kind::BlockEntry,
                         TokenType::VersionDirective(major, minor) => Kind::Version(major, minor),
                         _ => Kind::Other,
@@ -600,6 +720,45 @@ mod compat {
         open.last().copied()
     }
 
+    /// The flow collections open before each token (and after the last): `depths[i]` counts `toks[..i]`.
+    fn flow_depths(toks: &[Tok]) -> Vec<isize> {
+        let mut depth = 0;
+        let mut depths = vec![0];
+        for t in toks {
+            depth += match t.kind {
+                Kind::FlowStart => 1,
+                Kind::FlowEnd => -1,
+                _ => 0,
+            };
+            depths.push(depth);
+        }
+        depths
+    }
+
+    /// Whether the `Value` token at `i` has a `Key` before it in its entry.
+    fn value_has_key(toks: &[Tok], i: usize) -> bool {
+        let mut nested = 0usize;
+        for u in toks[..i].iter().rev() {
+            match u.kind {
+                Kind::BlockEnd | Kind::FlowEnd => nested += 1,
+                Kind::BlockMappingStart | Kind::BlockSequenceStart | Kind::FlowStart if nested > 0 => nested -= 1,
+                _ if nested > 0 => {}
+                Kind::Key => return true,
+                Kind::Value
+                | Kind::FlowEntry
+                | Kind::FlowStart
+                | Kind::BlockMappingStart
+                | Kind::BlockSequenceStart
+                | Kind::BlockEntry
+                | Kind::DocumentStart
+                | Kind::DocumentEnd => return false,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    #[derive(Clone)]
     struct Line {
         chars: Vec<char>,
         /// The line break after it, as written (`\n`, `\r\n`, `\r`, or none at the end).
@@ -607,12 +766,15 @@ mod compat {
     }
 
     /// The file's lines and the edits made to them.
+    #[derive(Clone)]
     struct Source {
         lines: Vec<Line>,
         /// Spaces put in front of each line.
         pads: Vec<usize>,
         /// Tabs (line index, column as written) handed to yaml-rust2 as spaces.
         spaces: HashSet<(usize, usize)>,
+        /// Comments (line index, column of the `#` as written) left out of the text for yaml-rust2.
+        cuts: HashMap<usize, usize>,
     }
 
     impl Source {
@@ -638,14 +800,15 @@ mod compat {
             }
             lines.push(Line { chars, brk: "" });
             let pads = vec![0; lines.len()];
-            Source { lines, pads, spaces: HashSet::new() }
+            Source { lines, pads, spaces: HashSet::new(), cuts: HashMap::new() }
         }
 
         fn render(&self) -> String {
             let mut out = String::with_capacity(self.lines.iter().map(|l| l.chars.len() + 2).sum());
             for (li, (line, &pad)) in self.lines.iter().zip(&self.pads).enumerate() {
                 out.extend(std::iter::repeat_n(' ', pad));
-                for (col, &c) in line.chars.iter().enumerate() {
+                let end = self.cuts.get(&li).copied().unwrap_or(line.chars.len());
+                for (col, &c) in line.chars[..end].iter().enumerate() {
                     out.push(if self.spaces.contains(&(li, col)) { ' ' } else { c });
                 }
                 out.push_str(line.brk);
@@ -727,35 +890,165 @@ mod compat {
         /// Whether the spaces in front of line `li` mean nothing: the line starts inside a flow collection,
         /// or inside a quoted scalar that began on an earlier line. `toks` holds at least every token
         /// before the line.
-        fn padding_is_harmless(&self, li: usize, toks: &[Tok]) -> bool {
-            let line = li + 1;
-            let before = || toks.iter().take_while(|t| t.line < line);
-            let depth: isize = before()
+        fn padding_is_harmless(&self, li: usize, toks: &[Tok], depths: &[isize]) -> bool {
+            let at = toks.partition_point(|t| t.line < li + 1);
+            if depths.get(at).is_some_and(|&d| d > 0) {
+                return true;
+            }
+            toks[..at].last().is_some_and(|t| {
+                t.kind == Kind::Quoted
+                    && self.quoted_end(t.line - 1, self.written_col(t.line - 1, t.col)).is_some_and(|end| end >= li)
+            })
+        }
+
+        /// Whether a column (as written) of line `li` lies inside a flow collection.
+        fn in_flow_at(&self, li: usize, col: usize, toks: &[Tok]) -> bool {
+            let at = (li + 1, col + self.pad(li));
+            let depth: isize = toks
+                .iter()
+                .filter(|t| (t.line, t.col) < at)
                 .map(|t| match t.kind {
                     Kind::FlowStart => 1,
                     Kind::FlowEnd => -1,
                     _ => 0,
                 })
                 .sum();
-            if depth > 0 {
-                return true;
+            depth > 0
+        }
+
+        /// The lines after `li` (which starts inside a flow collection) that start inside it too, as far as
+        /// a look at the brackets, quotes and comments tells; a guess.
+        fn flow_lines_after(&self, li: usize) -> Vec<usize> {
+            let mut lines = Vec::new();
+            let mut depth = 1usize;
+            let mut quote: Option<char> = None;
+            // The last character outside quotes and comments, none at the start: a quote opens a quoted
+            // scalar only where a node may start.
+            let mut last: Option<char> = Some('[');
+            for l in li..self.lines.len() {
+                let chars = &self.lines[l].chars;
+                let mut c = 0;
+                while c < chars.len() {
+                    let ch = chars[c];
+                    match quote {
+                        Some('"') if ch == '\\' => c += 1,
+                        Some('\'') if ch == '\'' && chars.get(c + 1) == Some(&'\'') => c += 1,
+                        Some(q) if ch == q => {
+                            quote = None;
+                            last = Some(ch);
+                        }
+                        Some(_) => {}
+                        None if ch == '#' && (c == 0 || matches!(chars[c - 1], ' ' | '\t')) => break,
+                        None if matches!(ch, '"' | '\'') && matches!(last, Some('[' | '{' | ',' | ':' | '?')) => {
+                            quote = Some(ch);
+                        }
+                        None if matches!(ch, '[' | '{') => {
+                            depth += 1;
+                            last = Some(ch);
+                        }
+                        None if matches!(ch, ']' | '}') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return lines;
+                            }
+                            last = Some(ch);
+                        }
+                        None if matches!(ch, ' ' | '\t') => {}
+                        None => last = Some(ch),
+                    }
+                    c += 1;
+                }
+                if l + 1 >= self.lines.len() || self.is_document_marker(l + 1) {
+                    break;
+                }
+                lines.push(l + 1);
             }
-            before().last().is_some_and(|t| {
-                t.kind == Kind::Quoted
-                    && self.quoted_end(t.line - 1, self.written_col(t.line - 1, t.col)).is_some_and(|end| end >= li)
-            })
+            lines
+        }
+
+        /// Lines holding only a `|`/`>` header (and a comment) at the column of the key on the line before
+        /// (blank and comment lines aside), which ends in `:`.
+        fn headers_at_key_column(&self) -> Vec<usize> {
+            let comment_start = |chars: &[char]| {
+                (0..chars.len())
+                    .find(|&c| chars[c] == '#' && (c == 0 || matches!(chars[c - 1], ' ' | '\t')))
+                    .unwrap_or(chars.len())
+            };
+            let mut found = Vec::new();
+            let mut key: Option<usize> = None;
+            for (li, line) in self.lines.iter().enumerate() {
+                let chars = &line.chars[..comment_start(&line.chars)];
+                let lead = chars.iter().take_while(|&&c| c == ' ').count();
+                let rest: String = chars[lead..].iter().collect::<String>().trim_end().to_string();
+                if rest.is_empty() {
+                    continue;
+                }
+                let header = rest.starts_with(['|', '>'])
+                    && rest.len() <= 3
+                    && rest.chars().skip(1).all(|c| matches!(c, '1'..='9' | '+' | '-'));
+                if header && key == Some(lead) {
+                    found.push(li);
+                }
+                key = rest.ends_with(':').then(|| {
+                    let mut k = lead;
+                    while matches!(chars.get(k), Some('-' | '?')) && chars.get(k + 1) == Some(&' ') {
+                        k += 2;
+                        while chars.get(k) == Some(&' ') {
+                            k += 1;
+                        }
+                    }
+                    k
+                });
+            }
+            found
+        }
+
+        /// See [`Prepared::unterminated_block_scalar`]: the last token a block scalar, and the last line
+        /// (with no line break) a line of its content.
+        fn unterminated_block_scalar(&self, toks: &[Tok]) -> Option<(usize, usize)> {
+            let last = self.lines.last()?;
+            if !last.brk.is_empty() || last.chars.iter().all(|&c| c == ' ' || c == '\t') {
+                return None;
+            }
+            let t = toks.iter().rev().find(|t| !matches!(t.kind, Kind::BlockEnd | Kind::DocumentEnd))?;
+            let li = self.lines.len() - 1;
+            let lead = self.pad(li) + last.chars.iter().take_while(|&&c| c == ' ').count();
+            let marked_at_content = !matches!(self.written_char(t.line - 1, t.col), Some('|' | '>'));
+            (t.kind == Kind::BlockScalar && marked_at_content && lead >= t.col).then_some((t.line, t.col))
+        }
+
+        /// The empty `|`/`>` scalars at the end of the input without `+`: yaml-rust2 marks those at the
+        /// indicator (any other at its first line of content).
+        fn empty_block_scalars(&self, toks: &[Tok]) -> Vec<(usize, usize)> {
+            toks.iter()
+                .filter(|t| t.kind == Kind::BlockScalar)
+                .filter(|t| {
+                    let (li, col) = (t.line - 1, self.written_col(t.line - 1, t.col));
+                    let chars = &self.lines[li].chars;
+                    matches!(chars.get(col), Some('|' | '>'))
+                        && !chars[col + 1..].iter().take_while(|&&c| c != ' ' && c != '\t').any(|&c| c == '+')
+                })
+                .map(|t| (t.line, t.col))
+                .collect()
         }
 
         /// Repairs the place of one of yaml-rust2's errors, if it is one where go-yaml is laxer.
-        fn repair(&mut self, err: &ScanError, toks: &[Tok], pending: &mut Vec<(usize, Problem)>) -> bool {
+        fn repair(
+            &mut self,
+            err: &ScanError,
+            toks: &[Tok],
+            pending: &mut Vec<Pending>,
+            extend: bool,
+            guessed: &mut bool,
+        ) -> bool {
             let mark = err.marker();
             let Some(li) = mark.line().checked_sub(1) else { return false };
             let cause =
                 Problem { line: mark.line(), col: self.written_col(li, mark.col()), message: err.info().into() };
             let mut padded = |src: &mut Source, li: usize, target: usize| {
                 let changed = src.pad_to(li, target);
-                if changed && !pending.iter().any(|(l, _)| *l == li) {
-                    pending.push((li, cause.clone()));
+                if changed {
+                    pending.push(Pending { li, at: None, cause: cause.clone() });
                 }
                 changed
             };
@@ -782,17 +1075,14 @@ mod compat {
                     if !(padded(self, li, open.first().copied().unwrap_or(widest)) || padded(self, li, widest)) {
                         return false;
                     }
-                    // Saves a scan per line of a collection written far left (pasted JSON): a line that
-                    // starts inside the collection and holds no `]` or `}` is followed by another such.
-                    let target = self.pad(li);
-                    let mut l = li;
-                    while l + 1 < self.lines.len()
-                        && !self.lines[l].chars.iter().any(|&c| c == ']' || c == '}')
-                        && !self.is_document_marker(l + 1)
-                    {
-                        l += 1;
-                        if self.needs_pad(l, target) {
-                            padded(self, l, target);
+                    // Saves a scan per line of a collection written far left (pasted JSON): the lines up to
+                    // where its brackets seem to close are padded too, a guess the tokens then confirm.
+                    if extend {
+                        let target = self.pad(li);
+                        for l in self.flow_lines_after(li) {
+                            if self.needs_pad(l, target) {
+                                *guessed |= padded(self, l, target);
+                            }
                         }
                     }
                     true
@@ -812,6 +1102,14 @@ mod compat {
                 "tab cannot be used as indentation" => {
                     let widest = self.widest_before(li);
                     padded(self, li, widest)
+                }
+                // A `#` right after a token (`[# c`, `"x"# c`): a comment to go-yaml, which wants no white
+                // space before one where a token may start. Left out, it moves nothing else.
+                "comments must be separated from other tokens by whitespace" => {
+                    if self.written_char(li, mark.col()) != Some('#') {
+                        return false;
+                    }
+                    self.cuts.insert(li, self.written_col(li, mark.col())).is_none()
                 }
                 // Reported after the white space that follows a `:` value indicator.
                 "':' must be followed by a valid YAML whitespace" => {
@@ -833,8 +1131,32 @@ mod compat {
                     // First on its line, the `:` may be an explicit key's in the block context, where
                     // go-yaml refuses the tab too: the line must then turn out to lie in a flow collection.
                     let first = (0..colon).all(|c| matches!(self.written_char(li, c), None | Some(' ' | '\t')));
-                    if changed && first && !pending.iter().any(|(l, _)| *l == li) {
-                        pending.push((li, cause));
+                    if changed && first {
+                        pending.push(Pending { li, at: Some(self.written_col(li, colon)), cause });
+                    }
+                    changed
+                }
+                // After an explicit key's `?`: go-yaml takes a tab there only in a flow collection (checked
+                // later).
+                "expected whitespace" | "tabs disallowed in this context" => {
+                    let mut question = mark.col();
+                    while question > 0 && matches!(self.written_char(li, question - 1), Some(' ' | '\t')) {
+                        question -= 1;
+                    }
+                    let Some(question) = question.checked_sub(1).filter(|&c| self.written_char(li, c) == Some('?'))
+                    else {
+                        return false;
+                    };
+                    let mut changed = false;
+                    let mut col = question + 1;
+                    while let Some(c @ (' ' | '\t')) = self.written_char(li, col) {
+                        if c == '\t' {
+                            changed |= self.spaces.insert((li, self.written_col(li, col)));
+                        }
+                        col += 1;
+                    }
+                    if changed {
+                        pending.push(Pending { li, at: Some(self.written_col(li, question)), cause });
                     }
                     changed
                 }
@@ -844,8 +1166,9 @@ mod compat {
 
         /// What go-yaml rejects and yaml-rust2 accepts, found in the tokens of a text that scanned.
         fn go_yaml_rejects(&self, toks: &[Tok]) -> Result<(), Problem> {
+            let depths = flow_depths(toks);
             for li in 0..self.lines.len() {
-                self.tab_in_indentation(li, toks)?;
+                self.tab_in_indentation(li, toks, &depths)?;
             }
             // A `...` before the first document ends a document that has no node yet: libyaml skips
             // document end markers only after a document.
@@ -921,9 +1244,46 @@ mod compat {
                     _ => {}
                 }
             }
-            for t in toks {
+            let mut depth = 0usize;
+            for (i, t) in toks.iter().enumerate() {
                 let li = t.line - 1;
                 match t.kind {
+                    Kind::FlowStart => depth += 1,
+                    Kind::FlowEnd => depth = depth.saturating_sub(1),
+                    Kind::Directive { known: false } => {
+                        return Err(Problem {
+                            line: t.line,
+                            col: self.written_col(li, t.col),
+                            message: "found an unknown directive (only %YAML and %TAG are)".into(),
+                        });
+                    }
+                    // libyaml's anchor names: letters, digits, `_` and `-`, then white space or one of
+                    // `?:,]}%@` and the backquote.
+                    Kind::Property
+                        if {
+                            let name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+                            let len = (t.col + 1..).take_while(|&c| self.written_char(li, c).is_some_and(name)).count();
+                            len == 0
+                                || self.written_char(li, t.col + 1 + len).is_some_and(|c| {
+                                    !matches!(c, ' ' | '\t' | '?' | ':' | ',' | ']' | '}' | '%' | '@' | '`')
+                                })
+                        } =>
+                    {
+                        return Err(Problem {
+                            line: t.line,
+                            col: self.written_col(li, t.col),
+                            message: "an anchor or alias name may hold only letters, digits, `_` and `-` in Compose"
+                                .into(),
+                        });
+                    }
+                    // In a flow collection a `:` always indicates a value to libyaml, even before a letter.
+                    Kind::Plain { .. } if depth > 0 && self.written_char(li, t.col) == Some(':') => {
+                        return Err(Problem {
+                            line: t.line,
+                            col: self.written_col(li, t.col),
+                            message: "a value in a flow collection may not start with `:` in Compose; quote it".into(),
+                        });
+                    }
                     Kind::Version(major, minor) if (major, minor) != (1, 1) => {
                         return Err(Problem {
                             line: t.line,
@@ -934,7 +1294,16 @@ mod compat {
                     // libyaml takes no tab as the white space after a block sequence's `-`. yaml-rust2 marks
                     // the entry after that white space.
                     Kind::BlockEntry => {
-                        let mut col = t.col;
+                        // yaml-rust2 marks it after the white space (and a comment, if any, up to the end of
+                        // the line).
+                        let mut col = self.lines[li].chars
+                            [..self.written_col(li, t.col).min(self.lines[li].chars.len())]
+                            .iter()
+                            .enumerate()
+                            .position(|(c, &ch)| {
+                                ch == '#' && (c == 0 || matches!(self.lines[li].chars[c - 1], ' ' | '\t'))
+                            })
+                            .map_or(t.col, |c| c + self.pad(li));
                         let mut tab = None;
                         while let Some(c @ (' ' | '\t')) = col.checked_sub(1).and_then(|c| self.written_char(li, c)) {
                             col -= 1;
@@ -949,6 +1318,47 @@ mod compat {
                                 message: "found a tab after `-`; Compose takes only spaces there".into(),
                             });
                         }
+                    }
+                    // At the top level libyaml wants a `|`/`>` scalar's content indented by one at least;
+                    // content at column 1 ends the (empty) scalar, and what follows is no document.
+                    Kind::BlockScalar
+                        if depth == 0
+                            && self.written_col(li, t.col) == 0
+                            && block_indent(&toks[..i], self).is_none()
+                            && !matches!(self.written_char(li, t.col), Some('|' | '>')) =>
+                    {
+                        return Err(Problem {
+                            line: t.line,
+                            col: 0,
+                            message: "the content of a top-level `|` or `>` scalar must be indented".into(),
+                        });
+                    }
+                    // In a flow collection a `:` right before `[` or `{` belongs to the plain scalar before it
+                    // for libyaml (`c:[d]` is `c:` and then a collection).
+                    Kind::Value
+                        if depth > 0
+                            && matches!(self.written_char(li, t.col + 1), Some('[' | '{'))
+                            && i.checked_sub(1).is_some_and(|b| matches!(toks[b].kind, Kind::Plain { .. }))
+                            && t.col
+                                .checked_sub(1)
+                                .and_then(|c| self.written_char(li, c))
+                                .is_some_and(|c| !matches!(c, ' ' | '\t')) =>
+                    {
+                        return Err(Problem {
+                            line: t.line,
+                            col: self.written_col(li, t.col),
+                            message: "Compose reads a `:` right before `[` or `{` as part of the key; put a space \
+                                      after it"
+                                .into(),
+                        });
+                    }
+                    // libyaml has no key for an empty one before a `:` (only after an explicit `?`).
+                    Kind::Value if !value_has_key(toks, i) => {
+                        return Err(Problem {
+                            line: t.line,
+                            col: self.written_col(li, t.col),
+                            message: "found a `:` with no key before it".into(),
+                        });
                     }
                     _ => {}
                 }
@@ -968,22 +1378,16 @@ mod compat {
         ///
         /// In a flow collection only the first applies (tabs are white space there); lines of quoted scalars
         /// are fine.
-        fn tab_in_indentation(&self, li: usize, toks: &[Tok]) -> Result<(), Problem> {
+        fn tab_in_indentation(&self, li: usize, toks: &[Tok], depths: &[isize]) -> Result<(), Problem> {
             let Some(line) = self.lines.get(li) else { return Ok(()) };
             let indentation = line.chars.iter().take_while(|&&c| c == ' ' || c == '\t').count();
             let Some(tab) = line.chars[..indentation].iter().position(|&c| c == '\t') else { return Ok(()) };
             let number = li + 1;
-            let before = &toks[..toks.partition_point(|t| t.line < number)];
-            let depth: isize = before
-                .iter()
-                .map(|t| match t.kind {
-                    Kind::FlowStart => 1,
-                    Kind::FlowEnd => -1,
-                    _ => 0,
-                })
-                .sum();
+            let at = toks.partition_point(|t| t.line < number);
+            let before = &toks[..at];
+            let depth = depths.get(at).copied().unwrap_or(0);
             // Inside a quoted scalar: white space folded away.
-            if depth <= 0 && self.padding_is_harmless(li, toks) {
+            if depth <= 0 && self.padding_is_harmless(li, toks, depths) {
                 return Ok(());
             }
             let reject = |col: usize| {
@@ -995,7 +1399,7 @@ mod compat {
             };
             // The first line a comment run after the last token may take.
             let mut floor = 0;
-            if let Some(t) = before.last() {
+            if let Some(t) = before.last().filter(|t| t.kind != Kind::StreamStart) {
                 let (tl, tc) = (t.line - 1, self.written_col(t.line - 1, t.col));
                 floor = tl + 1;
                 match t.kind {
@@ -1038,8 +1442,23 @@ mod compat {
             // one a comment line or followed by one (after blank lines only).
             let blank = |l: &Line| l.chars.iter().all(|&c| c == ' ' || c == '\t');
             let comment = |l: &Line| l.chars.iter().find(|&&c| c != ' ' && c != '\t') == Some(&'#');
-            let run_before =
-                self.lines[floor.min(li)..li].iter().rev().take_while(|l| blank(l) || comment(l)).any(comment);
+            // libyaml reads a comment at the end of a line as that line's, except after `---`, `...`, a
+            // directive or a block sequence's `-`: there it starts a run.
+            let starts_run = before.last().is_some_and(|t| {
+                let tl = t.line - 1;
+                let first = self.lines[tl].chars.iter().take_while(|&&c| c == ' ' || c == '\t').count();
+                matches!(
+                    t.kind,
+                    Kind::DocumentStart
+                        | Kind::DocumentEnd
+                        | Kind::Version(..)
+                        | Kind::Directive { .. }
+                        | Kind::BlockEntry
+                ) && self.comment_between(tl, first, tl + 1)
+            });
+            let between = &self.lines[floor.min(li)..li];
+            let run_before = between.iter().rev().take_while(|l| blank(l) || comment(l)).any(comment)
+                || (starts_run && between.iter().all(|l| blank(l) || comment(l)));
             let run_after = comment(line)
                 || (blank(line) && self.lines[li + 1..].iter().take_while(|l| blank(l) || comment(l)).any(comment));
             if run_before && run_after {
@@ -1183,6 +1602,7 @@ mod tests {
             "x-t:\n  a: [1,\t2,\t{k:\tv}]\n  b: [\n\t1,\n\t\t2\n  ]\n  c: {\n\td: 1\n}\n",
             Accepts(r#"{"x-t":{"a":[1,2,{"k":"v"}],"b":[1,2],"c":{"d":1}}}"#),
         ),
+        ("comment_right_after_a_token", "x-t: [\"a\"# c\n, b]# d\nx-u: 1#not a comment\n", Accepts(r#"{"x-t":["a","b"],"x-u":"1#not a comment"}"#)),
         ("tabs_in_comments", "x-t:\t# comment\twith tab\n  a: [1,\t# c\n    2]\t# after\n", Accepts(r#"{"x-t":{"a":[1,2]}}"#)),
         ("tab_in_quoted_continuation", "x-t:\n  a: \"x\n\ty\"\n", Accepts(r#"{"x-t":{"a":"x y"}}"#)),
         ("tab_between_comment_lines", "x-t:\n  a: \"x\"\n  # c\n\t\n\t# d\n  b: 1\n", Accepts(r#"{"x-t":{"a":"x","b":1}}"#)),
@@ -1191,7 +1611,19 @@ mod tests {
             "x-t:\n  a: x\n   \ty\n  b: 1\n   \t# c\n",
             Accepts(r#"{"x-t":{"a":"x y","b":1}}"#),
         ),
+        ("tab_comment_after_comment_lines", "# c\n\t# d\nx-t: 1\n", Accepts(r#"{"x-t":1}"#)),
+        ("tab_comment_after_document_start_comment", "--- # c\n\t# d\nx-t: 1\n", Accepts(r#"{"x-t":1}"#)),
+        ("tab_after_explicit_key_in_flow", "x-t: {?\ta: b, ? \tc: d}\n", Accepts(r#"{"x-t":{"a":"b","c":"d"}}"#)),
         ("tab_in_block_scalar_content", "x-t:\n  a: |\n    x\n    \ty\n     \t\n  b: 1\n", Accepts(r#"{"x-t":{"a":"x\n\ty\n \t\n","b":1}}"#)),
+        // Block scalars: a header on its own line at the key's column, none at the end of the input, no
+        // final line break.
+        (
+            "block_scalar_header_at_key_column",
+            "x-t:\n  a:\n  |\n    y\n  b:\n  >-\n   z\n",
+            Accepts(r#"{"x-t":{"a":"y\n","b":"z"}}"#),
+        ),
+        ("empty_block_scalar_at_end", "x-t: |\n", Accepts(r#"{"x-t":""}"#)),
+        ("block_scalar_without_final_line_break", "x-t: |\n  a\n  b", Accepts(r#"{"x-t":"a\nb"}"#)),
         // Tags, anchors, keys.
         ("question_mark_in_quoted_or_block_scalar", "x-t: [\"a?b\", c]\nx-u: a?b\n", Accepts(r#"{"x-t":["a?b","c"],"x-u":"a?b"}"#)),
         ("str_tag", "x-t:\n  a: !!str 1\n  b: !!str true\n  c: [!!str 2,\n!!str null\n]\n", Accepts(r#"{"x-t":{"a":"1","b":"true","c":["2","null"]}}"#)),
@@ -1256,6 +1688,21 @@ mod tests {
         ("question_mark_in_plain_scalar_in_flow", "x-t:\n  test: [CMD, curl,\n    http://x/health?ready=1]\n", Rejects(3)),
         // v2: "line 2: found character that cannot start any token".
         ("folded_indicator_in_flow", "x-t: [a,\n  > b]\n", Rejects(2)),
+        // v2: "line 1: did not find expected key", "did not find expected node content".
+        ("empty_key", "x-t:\n  : v\n", Rejects(2)),
+        ("empty_key_in_flow", "x-t: {a: 1, : v}\n", Rejects(1)),
+        // v2: "did not find expected ',' or '}'".
+        ("colon_before_bracket_in_flow", "x-t: {a: b, c:[d]}\n", Rejects(1)),
+        // v2: "line 2: found character that cannot start any token".
+        ("tab_after_explicit_key", "x-t:\n  ?\ta\n  : b\n", Rejects(2)),
+        // go-yaml: "line 1: did not find expected <document start>" (v2 first fails on the empty document).
+        ("top_level_block_scalar_not_indented", "--- |\nx-t: 1\n", Rejects(2)),
+        // v2: "did not find expected alphabetic or numeric character".
+        ("anchor_name_with_a_dot", "x-a: &app.env 1\nx-b: *app.env\n", Rejects(1)),
+        // v2: "found unknown directive name".
+        ("unknown_directive", "%FOO bar\n---\nx-t: 1\n", Rejects(1)),
+        // v2: "did not find expected node content".
+        ("colon_starting_a_flow_value", "x-t: [:b]\n", Rejects(1)),
         // v2: "found incompatible YAML document".
         ("yaml_1_2_directive", "%YAML 1.2\n---\nx-t: 1\n", Rejects(1)),
         // v2: "did not find expected node content".
