@@ -79,7 +79,7 @@ impl Stack {
 
     /// Whether Compose would start `service` with the active profiles (no `profiles` means always).
     pub fn is_active(&self, service: &Service) -> bool {
-        service.profiles.is_empty() || self.active_profiles.iter().any(|p| p == "*" || service.profiles.contains(p))
+        project::is_active(&service.node, &self.active_profiles)
     }
 
     /// A secret given by reference, as `tugboat.yml` writes them: `password_env` names a variable (see
