@@ -62,6 +62,9 @@ pub struct BackupArgs {
     pub command: Option<BackupCommand>,
     /// Sources to back up (names from backup.sources); all when none are given
     pub sources: Vec<String>,
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
     /// The stack directory
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
@@ -70,7 +73,7 @@ pub struct BackupArgs {
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
     /// Create the repository named in tugboat.yml
-    Init(StackDirArgs),
+    Init(RepoInitArgs),
     /// List snapshots (of one source, or all)
     Snapshots(SnapshotsArgs),
     /// Apply the keep policy: show what is kept and why, and remove the rest
@@ -80,7 +83,10 @@ pub enum BackupCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct StackDirArgs {
+pub struct RepoInitArgs {
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -97,7 +103,7 @@ pub struct ForgetArgs {
     /// Also remove the data no snapshot uses any more
     #[arg(long)]
     pub prune: bool,
-    /// Show what would be kept and removed, change nothing
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
     /// The stack's directory (tugboat.yml and its compose files)
@@ -130,6 +136,9 @@ pub struct RestoreArgs {
     /// Overwrite a target that already holds data
     #[arg(long)]
     pub force: bool,
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -141,6 +150,9 @@ pub struct SmokeArgs {
     /// How many checks run at once
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
     /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
@@ -178,6 +190,9 @@ pub struct DrillArgs {
     /// Drill this snapshot instead of each source's latest
     #[arg(long)]
     pub snapshot: Option<String>,
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -229,7 +244,7 @@ pub struct MigrateArgs {
     /// Drop and recreate a target that already holds tables
     #[arg(long)]
     pub replace: bool,
-    /// Show the plan and do nothing
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
@@ -290,7 +305,7 @@ pub struct InitArgs {
     /// Overwrite an existing tugboat.yml
     #[arg(long)]
     pub force: bool,
-    /// Print what would be written and write nothing
+    /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
 }

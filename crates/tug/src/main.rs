@@ -17,11 +17,17 @@ fn main() -> ExitCode {
     if !matches!(cli.command, cli::Command::Watch(_)) {
         interrupt::install();
     }
-    match commands::run(cli) {
+    // The flag that allows replacing data, for the hint under an error that needs it.
+    let replace_flag = match &cli.command {
+        cli::Command::Migrate(_) => Some("--replace"),
+        cli::Command::Restore(_) | cli::Command::Init(_) => Some("--force"),
+        _ => None,
+    };
+    match commands::run(&cli) {
         Ok(code) => code.into(),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            render::error::print(&err);
+            render::error::print(&err, replace_flag);
             exit::classify(&err).into()
         }
     }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tugboat::db::scratch::ScratchServer;
 use tugboat::db::{Endpoint, Session};
-use tugboat::migrate::{dump_file_name, restore_from};
+use tugboat::db::dump::{dump_file_name, restore_from};
 use tugboat::parity::{self, fingerprints, ParityOptions, ParityReport, TableFingerprint};
 
 use crate::repo::{Repo, SnapshotInfo};

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tugboat::db::{self, Endpoint, Engine, Session};
-use tugboat::migrate::{dump_command, dump_file_name};
+use tugboat::db::dump::{dump_command, dump_file_name};
 use tugboat::parity::{fingerprints, TableFingerprint};
 use tugboat::stack::config::BackupSource;
 use tugboat::stack::Stack;

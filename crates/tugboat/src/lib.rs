@@ -6,6 +6,7 @@
 pub mod check;
 pub mod db;
 pub mod migrate;
+pub mod ops;
 pub mod parity;
 pub mod secret;
 pub mod stack;

@@ -1,13 +1,11 @@
 //! `tug audit log` and `tug audit verify`.
 
-use std::io::Write;
-
 use anyhow::Context;
-use tugboat::store::{AuditVerification, Outcome};
+use tugboat::store::AuditVerification;
 
 use crate::cli::{AuditCommand, Global};
 use crate::exit::{Exit, UsageError};
-use crate::render::style::{paint, DIM, HIGH, OK};
+use crate::render;
 
 pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
     match cmd {
@@ -20,26 +18,8 @@ pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
             };
             if g.json {
                 super::print_json(&events)?;
-                return Ok(Exit::Ok);
-            }
-            let mut out = anstream::stdout();
-            for e in &events {
-                let outcome = match &e.outcome {
-                    Outcome::Ok => paint(OK, "ok"),
-                    Outcome::DryRun => paint(DIM, "dry-run"),
-                    Outcome::Failed(why) => paint(HIGH, &format!("failed: {why}")),
-                };
-                let _ = writeln!(
-                    out,
-                    "{:>5}  {}  {:<12} {:<16} {}  {}",
-                    e.seq, e.time, e.stack, e.command, e.actor, outcome
-                );
-                if e.params != serde_json::Value::Null && e.params != serde_json::json!({}) {
-                    let _ = writeln!(out, "       {}", paint(DIM, &e.params.to_string()));
-                }
-            }
-            if events.is_empty() {
-                let _ = writeln!(out, "{}", paint(DIM, "no audit events"));
+            } else {
+                render::audit::log(&mut anstream::stdout(), &events)?;
             }
             Ok(Exit::Ok)
         }
@@ -50,27 +30,13 @@ pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
             };
             if g.json {
                 super::print_json(&result)?;
+            } else {
+                render::audit::verify(&mut anstream::stdout(), &result)?;
             }
-            let mut out = anstream::stdout();
-            match result {
-                AuditVerification::Intact { events, head } => {
-                    if !g.json {
-                        let _ = writeln!(out, "{} {events} events, chain intact; head {head}", paint(OK, "ok:"));
-                        let _ = writeln!(
-                            out,
-                            "{}",
-                            paint(DIM, "record the head hash elsewhere to detect a rewrite of the whole chain")
-                        );
-                    }
-                    Ok(Exit::Ok)
-                }
-                AuditVerification::Broken { seq, reason, detail } => {
-                    if !g.json {
-                        let _ = writeln!(out, "{} event {seq} {reason}: {detail}", paint(HIGH, "broken:"));
-                    }
-                    Ok(Exit::Problem)
-                }
-            }
+            Ok(match result {
+                AuditVerification::Intact { .. } => Exit::Ok,
+                AuditVerification::Broken { .. } => Exit::Problem,
+            })
         }
     }
 }

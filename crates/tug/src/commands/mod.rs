@@ -16,13 +16,14 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use tugboat::ops::{self, Ctx, Executed, Mode, Operation, Progress, SystemClock};
 use tugboat::stack::{self, LoadOptions, Stack};
 use tugboat::store::{NewAuditEvent, Outcome, Store};
 
 use crate::cli::{Cli, Command, Global};
 use crate::exit::Exit;
 
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let g = &cli.global;
     match &cli.command {
         Command::Check(args) => check::run(g, args),
@@ -65,6 +66,38 @@ pub fn state_path(dir: &Path, g: &Global) -> PathBuf {
     let base =
         stack::find_config(dir).and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| dir.to_path_buf());
     base.join(".tugboat").join("state.db")
+}
+
+/// Plans and runs (or, with `dry_run`, only plans) an engine operation against the stack's state database:
+/// one audit event on every path.
+pub fn operate<O: Operation>(
+    dir: &Path,
+    g: &Global,
+    op: &O,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<Executed<O::Plan, O::Report>> {
+    operate_in(&mut open_store(dir, g)?, op, dry_run, progress)
+}
+
+/// [`operate`] with a store of the caller's choosing.
+pub fn operate_in<O: Operation>(
+    store: &mut Store,
+    op: &O,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<Executed<O::Plan, O::Report>> {
+    let mut ctx = Ctx { store, progress, cancel: crate::interrupt::token(), clock: &SystemClock };
+    Ok(ops::execute(op, &mut ctx, Mode::dry_run(dry_run))?)
+}
+
+/// Prints a dry run's plan: its `Display`, or with `--json` `{"dry_run": true, "plan": …}`.
+pub fn print_plan(g: &Global, plan: &(impl serde::Serialize + std::fmt::Display)) -> anyhow::Result<()> {
+    if g.json {
+        print_json(&serde_json::json!({"dry_run": true, "plan": plan}))
+    } else {
+        out(&format!("{plan}"))
+    }
 }
 
 pub fn open_store(dir: &Path, g: &Global) -> anyhow::Result<Store> {

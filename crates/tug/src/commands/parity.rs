@@ -41,10 +41,7 @@ pub fn stack_for(args: &CompareArgs, g: &Global, specs: &[&str]) -> anyhow::Resu
 }
 
 pub fn endpoint(spec: &str, stack: Option<&Stack>) -> anyhow::Result<Endpoint> {
-    db::resolve::resolve(spec, stack).map_err(|e| match e {
-        db::DbError::Protocol(msg) | db::DbError::BadUrl { reason: msg, .. } => UsageError(msg).into(),
-        other => other.into(),
-    })
+    Ok(db::resolve::resolve(spec, stack).map_err(tugboat::ops::Error::from)?)
 }
 
 pub fn options(args: &CompareArgs) -> ParityOptions {
@@ -58,10 +55,10 @@ pub fn options(args: &CompareArgs) -> ParityOptions {
 }
 
 pub fn compare(source: &Endpoint, target: &Endpoint, args: &CompareArgs, g: &Global) -> anyhow::Result<ParityReport> {
-    let progress = render::progress::Tables::new(!g.json);
-    let report = parity::compare(source, target, &options(args), &progress)?;
+    let progress = render::progress::Bars::new(!g.json);
+    let report = parity::compare(source, target, &options(args), &progress);
     progress.finish();
-    Ok(report)
+    Ok(report.map_err(tugboat::ops::Error::from)?)
 }
 
 /// Keeps the report in the state database when the stack has one (or `--state` names one), so gates can
@@ -102,7 +99,7 @@ fn search_parity(g: &Global, args: &ParityArgs) -> anyhow::Result<Exit> {
     if c.where_clause.is_some() {
         return Err(UsageError("--where is a SQL condition; it does not apply to search indices".into()).into());
     }
-    let parse = |s: &str| SearchEndpoint::parse(s).map_err(|e| UsageError(e.to_string()));
+    let parse = |s: &str| SearchEndpoint::parse(s).map_err(tugboat::ops::Error::from);
     let (source, target) = (parse(&args.source)?, parse(&args.target)?);
     let options = SearchParityOptions {
         indices: c.tables.clone(),
@@ -112,16 +109,10 @@ fn search_parity(g: &Global, args: &ParityArgs) -> anyhow::Result<Exit> {
         ca_cert: c.ca_cert.clone(),
         ..SearchParityOptions::default()
     };
-    let progress = render::progress::Tables::new(!g.json);
+    let progress = render::progress::Bars::new(!g.json);
     let result = search::compare_indices_with_progress(&source, &target, &options, &progress);
     progress.finish();
-    let report = result.map_err(|e| -> anyhow::Error {
-        if e.is_usage() {
-            UsageError(e.to_string()).into()
-        } else {
-            e.into()
-        }
-    })?;
+    let report = result.map_err(tugboat::ops::Error::from)?;
     if g.state.is_some() || stack::find_config(&c.dir).is_some() {
         let mut store = super::open_store(&c.dir, g)?;
         let json = serde_json::to_value(&report)?;

@@ -1,7 +1,9 @@
 //! Turning engine reports into text for people, JSON for programs and SARIF for code scanning.
 
+pub mod audit;
 pub mod check;
 pub mod error;
+pub mod migrate;
 pub mod parity;
 pub mod progress;
 pub mod sarif;

@@ -69,9 +69,11 @@ fn migrate_then_parity_then_tamper() {
     log.success();
     let events = log.json();
     let commands: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["command"].as_str().unwrap()).collect();
-    assert_eq!(commands, ["migrate", "migrate", "migrate"]);
+    // The refused second migration is recorded too: every path of an acting command leaves one event.
+    assert_eq!(commands, ["migrate", "migrate", "migrate", "migrate"]);
     assert_eq!(events[0]["outcome"], "dry_run");
     assert!(events[1]["params"]["parity"].as_str().unwrap().contains("equal"));
+    assert!(events[2]["outcome"]["failed"].as_str().unwrap().contains("already holds"), "{}", events[2]);
     f.tug().args(["audit", "verify"]).run().success();
 }
 

@@ -6,6 +6,7 @@
 //! the tools operators already trust, and the build stays small. A [`Session`] keeps one client process
 //! open and speaks a simple marker protocol over its stdin/stdout so queries cost no process start.
 
+pub mod dump;
 pub mod endpoint;
 pub mod resolve;
 pub mod schema;
@@ -28,6 +29,10 @@ pub enum DbError {
     BadUrl { url: String, reason: String },
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error("the dump failed: `{command}` exited with {status}: {stderr}")]
+    Dump { command: String, status: String, stderr: String },
+    #[error("the restore failed: {stderr}{}", statement.as_ref().map(|s| format!("\n  failing statement: {s}")).unwrap_or_default())]
+    Restore { stderr: String, statement: Option<String> },
 }
 
 impl DbError {
@@ -64,5 +69,20 @@ pub fn package_for(tool: &str) -> &'static str {
         "postgres" | "initdb" | "pg_ctl" => "postgresql",
         "docker" => "docker.io",
         _ => "the package that provides it",
+    }
+}
+
+impl crate::ops::Classify for DbError {
+    fn kind(&self) -> crate::ops::ErrorKind {
+        use crate::ops::ErrorKind;
+        match self {
+            // A URL or name the user wrote that cannot mean a database.
+            DbError::Protocol(_) | DbError::BadUrl { .. } => ErrorKind::Usage,
+            DbError::ToolMissing { .. }
+            | DbError::Command { .. }
+            | DbError::Io { .. }
+            | DbError::Dump { .. }
+            | DbError::Restore { .. } => ErrorKind::CannotAct,
+        }
     }
 }

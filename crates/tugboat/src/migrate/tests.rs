@@ -76,7 +76,7 @@ fn failed_restore_names_the_statement_and_leaves_the_source_alone() {
     let before = compare(&src, &server.endpoint("app"), &ParityOptions::default(), &()).unwrap();
     assert!(before.equal);
     match copy(&src, &dst, &|_| {}).unwrap_err() {
-        MigrateError::Restore { stderr, statement } => {
+        DbError::Restore { stderr, statement } => {
             assert!(stderr.contains("denied"), "{stderr}");
             let statement = statement.unwrap();
             assert!(statement.starts_with("DROP TABLE") || statement.starts_with("CREATE TABLE"), "{statement}");
@@ -115,18 +115,4 @@ fn postgres_round_trip_with_function_trigger_and_view() {
     clear_target(&dst).unwrap();
     copy(&src, &dst, &|_| {}).unwrap();
     assert!(compare(&src, &dst, &ParityOptions::default(), &()).unwrap().equal);
-}
-
-#[test]
-fn failing_line_and_recent_text() {
-    assert_eq!(failing_line("ERROR 1142 (42000) at line 25: CREATE command denied"), Some(25));
-    assert_eq!(failing_line("no line here"), None);
-    let mut r = Recent::new(1 << 20);
-    r.push(b"one\ntwo\nthree");
-    r.push(b" more\nfour\n");
-    assert_eq!(r.statement_at(3).as_deref(), Some("three more"));
-    let mut small = Recent::new(8);
-    small.push(b"aaaa\nbbbb\ncc\n");
-    assert_eq!(small.statement_at(1), None);
-    assert_eq!(small.statement_at(3).as_deref(), Some("cc"));
 }

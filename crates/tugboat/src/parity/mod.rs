@@ -165,12 +165,8 @@ pub fn fingerprints(s: &mut Session, deep: bool) -> Result<Vec<TableFingerprint>
     Ok(out)
 }
 
-/// Progress callbacks, so the CLI can draw a bar without the engine knowing about terminals.
-pub trait Progress: Sync {
-    fn table_started(&self, _table: &str, _index: usize, _total: usize) {}
-}
-
-impl Progress for () {}
+/// Progress is the operations layer's: one `started` per table.
+pub use crate::ops::Progress;
 
 /// Compares `source` with `target`. Errors are for connections; per-table failures land in the report.
 pub fn compare(
@@ -198,7 +194,7 @@ pub fn compare(
 
     let mut tables = Vec::new();
     for (i, name) in common.iter().enumerate() {
-        progress.table_started(name, i, common.len());
+        progress.started(name, i, common.len());
         let (Some(a), Some(b)) =
             (src_tables.iter().find(|t| t.name == *name), tgt_tables.iter().find(|t| t.name == *name))
         else {

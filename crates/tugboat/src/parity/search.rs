@@ -837,7 +837,7 @@ pub fn compare_indices_with_progress(
 
     let mut indices = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        progress.table_started(name, i, names.len());
+        progress.started(name, i, names.len());
         let index_started = Instant::now();
         let (a, b) = (src_map.get(name).copied(), tgt_map.get(name).copied());
         let mut report = empty_report(name, a, b);
@@ -1098,4 +1098,14 @@ fn compare_content(
         report.notes.push(format!("target: {n}"));
     }
     Ok(())
+}
+
+impl crate::ops::Classify for SearchError {
+    fn kind(&self) -> crate::ops::ErrorKind {
+        if self.is_usage() {
+            crate::ops::ErrorKind::Usage
+        } else {
+            crate::ops::ErrorKind::CannotAct
+        }
+    }
 }

@@ -137,6 +137,15 @@ pub enum SecretError {
     Unreadable { key: String, path: PathBuf, cause: std::io::Error },
 }
 
+impl crate::ops::Classify for SecretError {
+    fn kind(&self) -> crate::ops::ErrorKind {
+        match self {
+            SecretError::Unset { .. } => crate::ops::ErrorKind::Config,
+            SecretError::Unreadable { .. } => crate::ops::ErrorKind::CannotAct,
+        }
+    }
+}
+
 /// Finds `tugboat.yml` in `dir` (or `dir` is the file itself).
 pub fn find_config(dir: &Path) -> Option<PathBuf> {
     if dir.is_file() {

@@ -41,7 +41,7 @@ const TIME_FORMAT: &[FormatItem<'static>] =
 
 /// How a command ended.
 ///
-/// JSON shape: `"ok"`, `"dry_run"`, or `{"failed": "short reason"}`.
+/// JSON shape: `"ok"`, `"dry_run"`, `"interrupted"`, `"aborted"`, or `{"failed": "short reason"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -51,6 +51,10 @@ pub enum Outcome {
     Failed(String),
     /// `--dry-run`: the plan was shown, nothing was changed.
     DryRun,
+    /// Ctrl-C or SIGTERM stopped it at a safe point (or, when it did not get there in time, wherever it was).
+    Interrupted,
+    /// It ended without saying how (a panic): whatever it had changed by then stays changed.
+    Aborted,
 }
 
 impl Outcome {
@@ -60,6 +64,8 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::Failed(_) => "failed",
             Outcome::DryRun => "dry_run",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Aborted => "aborted",
         }
     }
 
@@ -67,7 +73,7 @@ impl Outcome {
     fn detail(&self) -> Option<&str> {
         match self {
             Outcome::Failed(reason) => Some(reason),
-            Outcome::Ok | Outcome::DryRun => None,
+            Outcome::Ok | Outcome::DryRun | Outcome::Interrupted | Outcome::Aborted => None,
         }
     }
 
@@ -75,6 +81,8 @@ impl Outcome {
         match (kind, detail) {
             ("ok", None) => Ok(Outcome::Ok),
             ("dry_run", None) => Ok(Outcome::DryRun),
+            ("interrupted", None) => Ok(Outcome::Interrupted),
+            ("aborted", None) => Ok(Outcome::Aborted),
             ("failed", Some(reason)) => Ok(Outcome::Failed(reason)),
             (kind, detail) => Err(format!("outcome {kind:?} with detail {detail:?} is not a valid outcome")),
         }

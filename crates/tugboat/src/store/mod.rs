@@ -12,11 +12,13 @@
 //! appending to [`MIGRATIONS`], never by editing an entry that has shipped.
 
 mod audit;
+mod operation;
 mod redact;
 mod runs;
 mod watch;
 
 pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
+pub use operation::{interrupt_open_operations, OpGuard, Operation};
 pub use redact::redact_params;
 pub use runs::{DrillRun, MigrationRun, ParityRun};
 pub use watch::{AlertEvent, CheckState, HistoryBucket, NewAlert, OutboxEntry, BUCKET_MS};
@@ -190,6 +192,8 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: Option<PathBuf>,
+    /// For an in-memory store: the shared-cache URI that lets [`Store::reopen`] reach the same database.
+    memory_uri: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -211,18 +215,43 @@ impl Store {
         // WAL cannot be enabled on some network filesystems; SQLite then keeps its rollback
         // journal, which is slower under contention but still correct, so the result is ignored.
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)).map_err(open_err)?;
-        let mut store = Store { conn, path: Some(path.to_path_buf()) };
+        let mut store = Store { conn, path: Some(path.to_path_buf()), memory_uri: None };
         store.migrate()?;
         Ok(store)
     }
 
     /// Opens a fresh database that lives only as long as the returned value (tests, `--dry-run`).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|cause| StoreError::Open { path: PathBuf::from(":memory:"), cause })?;
-        let mut store = Store { conn, path: None };
+        // A named shared-cache database, so a second connection (an operation's audit guard) sees it too.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let uri = format!("file:tugboat-memory-{}-{n}?mode=memory&cache=shared", std::process::id());
+        let conn = Self::connect_uri(&uri)?;
+        let mut store = Store { conn, path: None, memory_uri: Some(uri) };
         store.migrate()?;
         Ok(store)
+    }
+
+    fn connect_uri(uri: &str) -> Result<Connection, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(uri, flags)
+            .map_err(|cause| StoreError::Open { path: PathBuf::from(":memory:"), cause })?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|cause| StoreError::Open { path: PathBuf::from(":memory:"), cause })?;
+        Ok(conn)
+    }
+
+    /// A second connection to the same database (the audit guard of an operation writes through its own,
+    /// so the operation keeps the first).
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        match (&self.path, &self.memory_uri) {
+            (Some(path), _) => Store::open(path),
+            (None, Some(uri)) => Ok(Store { conn: Self::connect_uri(uri)?, path: None, memory_uri: Some(uri.clone()) }),
+            (None, None) => Err(StoreError::Open {
+                path: PathBuf::from(":memory:"),
+                cause: rusqlite::Error::InvalidPath(PathBuf::from(":memory:")),
+            }),
+        }
     }
 
     /// The database file, or `None` for an in-memory store.
