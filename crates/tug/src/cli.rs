@@ -5,7 +5,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "tug", version, about = "Operate self-hosted service stacks: check, back up, migrate, watch, deploy", long_about = None)]
+#[command(
+    name = "tug",
+    version,
+    about = "Operate self-hosted service stacks: check, back up, restore, migrate, watch",
+    long_about = None,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -13,13 +19,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Flags every subcommand takes, listed apart from its own.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Use the environment NAME from tugboat.yml (adds its compose override files)
     #[arg(long = "env", global = true, value_name = "NAME")]
     pub environment: Option<String>,
     /// The state database (default: .tugboat/state.db beside tugboat.yml)
-    #[arg(long, global = true, env = "TUGBOAT_STATE", value_name = "PATH")]
+    #[arg(long, global = true, env = "TUGBOAT_STATE", hide_env_values = true, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Print one JSON document instead of human output
     #[arg(long, global = true)]
@@ -53,6 +61,24 @@ pub enum Command {
     /// Read and verify the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a shell completion script (bash: `source <(tug completions bash)`)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `tug man | man -l -`
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write tug.1 and a page per subcommand (tug-backup.1, tug-backup-forget.1, …) into DIR instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -65,7 +91,7 @@ pub struct BackupArgs {
     /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
-    /// The stack directory
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -87,13 +113,16 @@ pub struct RepoInitArgs {
     /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
+    /// Only this source's snapshots (a name from backup.sources)
     pub source: Option<String>,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -119,6 +148,7 @@ pub struct CheckRepoArgs {
     /// Read and verify this percentage of the data packs
     #[arg(long, value_name = "PERCENT")]
     pub read_data_subset: Option<f64>,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -139,6 +169,7 @@ pub struct RestoreArgs {
     /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -193,6 +224,7 @@ pub struct DrillArgs {
     /// Print the plan (what would be done, resolved) and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -289,8 +321,10 @@ pub enum ConfigFormat {
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
+    /// The stack directory (with tugboat.yml or a compose file)
     #[arg(default_value = ".")]
     pub dir: PathBuf,
+    /// Output format (`--json` is the same as `--format json`)
     #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
     pub format: ConfigFormat,
     /// Print secret values instead of `***`
@@ -300,6 +334,7 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    /// The compose project's directory
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Overwrite an existing tugboat.yml
@@ -316,6 +351,7 @@ pub struct DiffEnvArgs {
     pub a: String,
     /// Second environment
     pub b: String,
+    /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }
@@ -330,6 +366,7 @@ pub enum AuditCommand {
 
 #[derive(Debug, Args)]
 pub struct AuditLogArgs {
+    /// The stack's directory (its state database holds the log)
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Only events since a duration ago (`24h`, `7d`) or an RFC 3339 time or date (`2026-11-01`)
@@ -339,6 +376,7 @@ pub struct AuditLogArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditDirArgs {
+    /// The stack's directory (its state database holds the log)
     #[arg(default_value = ".")]
     pub dir: PathBuf,
 }

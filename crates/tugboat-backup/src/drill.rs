@@ -8,17 +8,23 @@
 //!
 //! `--deep` adds a full row-level parity of live against restored. File sources are restored to a temp
 //! directory and every file's content hash is checked against the snapshot.
+//!
+//! This module holds the mechanics, one source at a time; [`Drill`] is the operation over a stack's sources.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
+use tugboat::db::dump::{dump_file_name, restore_from};
 use tugboat::db::scratch::ScratchServer;
 use tugboat::db::{Endpoint, Session};
-use tugboat::db::dump::{dump_file_name, restore_from};
 use tugboat::parity::{self, fingerprints, ParityOptions, ParityReport, TableFingerprint};
 
 use crate::repo::{Repo, SnapshotInfo};
+
+mod operation;
+
+pub use operation::{Drill, DrillPlan, DrillResults, DrillSourcePlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,7 +69,8 @@ pub struct DrillReport {
 }
 
 impl DrillReport {
-    fn failed(source: &str, kind: &str, snapshot: Option<SnapshotInfo>, error: String) -> DrillReport {
+    /// A drill that could not run: `error` says why.
+    pub fn failed(source: &str, kind: &str, snapshot: Option<SnapshotInfo>, error: String) -> DrillReport {
         DrillReport {
             source: source.to_string(),
             kind: kind.to_string(),
@@ -77,6 +84,29 @@ impl DrillReport {
             parity: None,
             error: Some(error),
         }
+    }
+
+    /// Why the drill failed, in one line; `None` when it passed.
+    pub fn why(&self) -> Option<String> {
+        if self.ok {
+            return None;
+        }
+        if let Some(e) = &self.error {
+            return Some(e.lines().next().unwrap_or("failed").to_string());
+        }
+        let bad: Vec<&str> = self
+            .tables
+            .iter()
+            .filter(|t| matches!(t.verdict, TableVerdict::BadBackup | TableVerdict::Unverified))
+            .map(|t| t.table.as_str())
+            .collect();
+        if !bad.is_empty() {
+            return Some(format!("restored tables differ from the snapshot: {}", bad.join(", ")));
+        }
+        if !self.files_differing.is_empty() {
+            return Some(format!("{} restored files differ from the snapshot", self.files_differing.len()));
+        }
+        Some("failed".into())
     }
 }
 

@@ -137,6 +137,27 @@ pub enum BackupError {
     Repository { what: String, message: String },
 }
 
+impl tugboat::ops::Classify for BackupError {
+    fn kind(&self) -> tugboat::ops::ErrorKind {
+        use tugboat::ops::ErrorKind;
+        match self {
+            // What tugboat.yml says does not match the repository that is there.
+            BackupError::WrongPassword { .. } | BackupError::Location { .. } => ErrorKind::Config,
+            // A request that makes no sense: init over a repository, a snapshot that is not there, bad input.
+            BackupError::AlreadyExists { .. } | BackupError::SnapshotNotFound { .. } | BackupError::Invalid(_) => {
+                ErrorKind::Usage
+            }
+            // Another process holds the lock: later it will not.
+            BackupError::Locked { .. } => ErrorKind::Retryable,
+            BackupError::NotARepository { .. }
+            | BackupError::Command { .. }
+            | BackupError::FileNotFound { .. }
+            | BackupError::Io { .. }
+            | BackupError::Repository { .. } => ErrorKind::CannotAct,
+        }
+    }
+}
+
 fn stderr_suffix(stderr: &str) -> String {
     if stderr.trim().is_empty() {
         String::new()
@@ -386,10 +407,23 @@ impl Repo {
     /// `progress` gets the bytes read so far, about ten times a second and once at the end.
     pub fn backup_command(
         &self,
+        cmd: Command,
+        filename: &str,
+        meta: &SnapshotMeta,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<SnapshotInfo, BackupError> {
+        self.backup_command_until(cmd, filename, meta, progress, &|| false)
+    }
+
+    /// [`Repo::backup_command`] that gives up when `stop` turns true (looked at about ten times a second): the
+    /// command is killed and, as for any command that does not finish, no snapshot is kept.
+    pub fn backup_command_until(
+        &self,
         mut cmd: Command,
         filename: &str,
         meta: &SnapshotMeta,
         progress: &(dyn Fn(u64) + Sync),
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<SnapshotInfo, BackupError> {
         if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
             return Err(BackupError::Invalid(format!("snapshot file name `{filename}`: expected a plain file name")));
@@ -442,7 +476,29 @@ impl Repo {
 
         let mut opts = BackupOptions::default();
         opts.parent_opts.force = true; // a stream has no parent to compare with
-        let result = with_progress(&bytes, progress, || repo.archive(&opts, &src, snap, std::slice::from_ref(&path)));
+        let stopped = AtomicBool::new(false);
+        let done = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            // Kills the command once `stop` says so; the archiver then sees its output end in a failure.
+            let watcher = s.spawn(|| {
+                while !done.load(Ordering::SeqCst) {
+                    if stop() {
+                        stopped.store(true, Ordering::SeqCst);
+                        // A child already waited for is not signalled again (std keeps its status).
+                        if let Ok(mut c) = child.lock() {
+                            let _ = c.kill();
+                        }
+                        return;
+                    }
+                    std::thread::park_timeout(Duration::from_millis(100));
+                }
+            });
+            let result =
+                with_progress(&bytes, progress, || repo.archive(&opts, &src, snap, std::slice::from_ref(&path)));
+            done.store(true, Ordering::SeqCst);
+            watcher.thread().unpark();
+            result
+        });
         drop(src); // closes the pipe if the archiver never took it
 
         // Some(..) when the command's output ended and it exited on its own; None when the archiver stopped first.
@@ -470,6 +526,7 @@ impl Repo {
             }
         }
         let failed_status = match &exit {
+            _ if stopped.load(Ordering::SeqCst) => Some("stopped: the operation was interrupted".to_string()),
             Ok(st) if st.success() => None,
             Ok(st) => Some(describe_status(st)),
             Err(e) => Some(format!("could not wait for it: {e}")),
@@ -998,6 +1055,24 @@ mod tests {
         let s = command_line(&c);
         assert_eq!(s, r"sh -c 'echo '\''hi'\'' there'");
         assert!(!s.contains("hunter2"));
+    }
+
+    /// An endless command stopped by `stop`: killed, and no snapshot kept.
+    #[test]
+    fn a_stopped_command_leaves_no_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RepoConfig { location: dir.path().join("repo").display().to_string(), password: Secret::new("pw-1") };
+        let repo = Repo::init(&cfg).unwrap();
+        let read = AtomicU64::new(0);
+        let progress = |n: u64| read.store(n, Ordering::SeqCst);
+        // Stops once a good part of the output went by: the command is running when it is stopped.
+        let stop = || read.load(Ordering::SeqCst) > 1 << 20;
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "while :; do head -c 65536 /dev/urandom; done"]);
+        let meta = SnapshotMeta { tags: vec!["source=endless".into()], ..SnapshotMeta::default() };
+        let err = repo.backup_command_until(cmd, "endless.sql", &meta, &progress, &stop).unwrap_err();
+        assert!(err.to_string().contains("interrupted"), "{err}");
+        assert!(repo.snapshots(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `tug backup`: every configured source into its own snapshot, each source independent of the others.
+//! How `tug backup` backs up a source (the operation around it is [`crate::backup`]): every configured source
+//! into its own snapshot, each source independent of the others.
 //!
 //! A database is dumped with its native tool straight into the repository (no temporary file); while the
 //! dump runs, a second session inside a consistent read transaction records each table's row count and
@@ -10,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
-use tugboat::db::{self, Endpoint, Engine, Session};
 use tugboat::db::dump::{dump_command, dump_file_name};
+use tugboat::db::{self, Endpoint, Engine, Session};
 use tugboat::parity::{fingerprints, TableFingerprint};
 use tugboat::stack::config::BackupSource;
 use tugboat::stack::Stack;
@@ -53,6 +54,7 @@ pub struct SourceOutcome {
     pub duration_ms: u64,
 }
 
+/// The report of `tug backup`: every source's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupRun {
     pub run_id: String,
@@ -62,41 +64,42 @@ pub struct BackupRun {
     pub duration_ms: u64,
 }
 
-/// Resolves the sources to back up: all of `backup.sources`, or those named in `only`.
-pub fn plan(stack: &Stack, only: &[String]) -> Result<Vec<PlannedSource>, String> {
-    let Some(backup) = &stack.config.backup else {
-        return Err("tugboat.yml has no `backup:` section (repository, password_env, sources)".into());
-    };
-    let names: Vec<String> = backup.sources.iter().map(BackupSource::display_name).collect();
-    if let Some(unknown) = only.iter().find(|o| !names.contains(o)) {
-        return Err(format!("no backup source `{unknown}`; defined: {}", names.join(", ")));
+impl BackupRun {
+    /// The sources that failed, with why (the first line of the error).
+    pub fn failures(&self) -> Vec<(&str, &str)> {
+        self.sources
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| (s.name.as_str(), s.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("failed")))
+            .collect()
     }
-    Ok(backup
-        .sources
-        .iter()
-        .filter(|s| only.is_empty() || only.contains(&s.display_name()))
-        .map(|s| PlannedSource { name: s.display_name(), kind: s.kind(), what: resolve(stack, s) })
-        .collect())
 }
 
-fn resolve(stack: &Stack, s: &BackupSource) -> Planned {
+/// Resolves one source of `backup.sources`. Only a missing tool is an error: nothing could run without it.
+pub fn resolve(stack: &Stack, s: &BackupSource) -> Result<PlannedSource, db::DbError> {
+    let what = resolve_what(stack, s)?;
+    Ok(PlannedSource { name: s.display_name(), kind: s.kind(), what })
+}
+
+fn resolve_what(stack: &Stack, s: &BackupSource) -> Result<Planned, db::DbError> {
     if let Some(db) = &s.database {
         return match db::resolve::resolve(db, Some(stack)) {
-            Ok(ep) => Planned::Database(ep),
-            Err(e) => Planned::Unresolved(e.to_string()),
+            Ok(ep) => Ok(Planned::Database(ep)),
+            Err(e) if crate::config::is_tool_missing(&e) => Err(e),
+            Err(e) => Ok(Planned::Unresolved(e.to_string())),
         };
     }
     if let Some(files) = &s.files {
         // Absolute and clean, so the snapshot records the path the files really live at.
         let dir = std::path::absolute(&stack.dir).unwrap_or_else(|_| stack.dir.clone());
         let path = PathBuf::from(tugboat::stack::normalize::resolve_path(files, &dir));
-        return Planned::Paths { paths: vec![path], excludes: s.exclude.clone() };
+        return Ok(Planned::Paths { paths: vec![path], excludes: s.exclude.clone() });
     }
     if let Some(volume) = &s.volume {
-        return match volume_path(stack, volume) {
+        return Ok(match volume_path(stack, volume) {
             Ok(p) => Planned::Paths { paths: vec![p], excludes: s.exclude.clone() },
             Err(e) => Planned::Unresolved(e),
-        };
+        });
     }
     // The stack's configuration: tugboat.yml, the compose files and the env template; `.env` only on request.
     let mut paths: Vec<PathBuf> = stack.config_file.iter().map(|(p, _)| p.clone()).collect();
@@ -110,7 +113,7 @@ fn resolve(stack: &Stack, s: &BackupSource) -> Planned {
         .into_iter()
         .map(|p| PathBuf::from(tugboat::stack::normalize::resolve_path(&p.display().to_string(), &dir)))
         .collect();
-    Planned::Paths { paths, excludes: s.exclude.clone() }
+    Ok(Planned::Paths { paths, excludes: s.exclude.clone() })
 }
 
 /// A Docker volume's directory on this host: the name as given, or as Compose names it (`project_name`).
@@ -131,90 +134,73 @@ fn volume_path(stack: &Stack, volume: &str) -> Result<PathBuf, String> {
 }
 
 /// A run id: the start time in milliseconds, hex — short, sortable, unique per stack in practice.
-pub fn new_run_id() -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    format!("{ms:x}")
+pub fn run_id(now_ms: i64) -> String {
+    format!("{:x}", now_ms.max(0))
 }
 
-/// Progress callbacks: which source is running and how many bytes it has read.
-pub trait Progress: Sync {
-    fn source_started(&self, _name: &str) {}
-    fn bytes(&self, _name: &str, _bytes: u64) {}
-    fn source_finished(&self, _outcome: &SourceOutcome) {}
+/// This machine's name, as the snapshots record it.
+pub fn host() -> String {
+    tugboat::store::current_actor().split('@').nth(1).unwrap_or("unknown").to_string()
 }
 
-impl Progress for () {}
-
-/// Runs every source; one failing never stops the others.
-pub fn run(
+/// Backs up one source into its own snapshot; a failure is the outcome's error, never a panic or an early
+/// return. `bytes` gets the bytes read so far; `stop` interrupts a running dump (no snapshot is kept then).
+pub fn back_up(
     repo: &Repo,
     stack: &Stack,
-    sources: Vec<PlannedSource>,
+    source: &PlannedSource,
     run_id: &str,
-    progress: &dyn Progress,
-) -> BackupRun {
-    let started = Instant::now();
-    let host = tugboat::store::current_actor().split('@').nth(1).unwrap_or("unknown").to_string();
-    let mut outcomes = Vec::new();
-    for source in sources {
-        progress.source_started(&source.name);
-        let began = Instant::now();
-        let mut outcome = SourceOutcome {
-            name: source.name.clone(),
-            kind: source.kind.to_string(),
-            ok: false,
-            snapshot: None,
-            error: None,
-            tool: None,
-            manifest: Vec::new(),
-            duration_ms: 0,
-        };
-        let mut meta = SnapshotMeta {
-            tags: vec![
-                "tugboat".into(),
-                format!("stack={}", stack.name),
-                format!("source={}", source.name),
-                format!("kind={}", source.kind),
-                format!("run={run_id}"),
-            ],
-            host: host.clone(),
-            label: format!("{}/{}", stack.name, source.name),
-            description: None,
-        };
-        let bytes = |n: u64| progress.bytes(&source.name, n);
-        let result = match &source.what {
-            Planned::Unresolved(e) => Err(e.clone()),
-            Planned::Paths { paths, excludes } => {
-                repo.backup_paths(paths, excludes, &meta, &bytes).map_err(|e| e.to_string())
-            }
-            Planned::Database(ep) => {
-                meta.tags.push(format!("engine={}", ep.engine.name()));
-                meta.tags.push(format!("database={}", ep.database));
-                backup_database(repo, ep, &mut meta, &bytes).map(|(snap, tool, manifest)| {
-                    outcome.tool = Some(tool);
-                    outcome.manifest = manifest;
-                    snap
-                })
-            }
-        };
-        match result {
-            Ok(snap) => {
-                outcome.ok = true;
-                outcome.snapshot = Some(snap);
-            }
-            Err(e) => outcome.error = Some(e),
+    host: &str,
+    bytes: &(dyn Fn(u64) + Sync),
+    stop: &(dyn Fn() -> bool + Sync),
+) -> SourceOutcome {
+    let began = Instant::now();
+    let mut outcome = SourceOutcome {
+        name: source.name.clone(),
+        kind: source.kind.to_string(),
+        ok: false,
+        snapshot: None,
+        error: None,
+        tool: None,
+        manifest: Vec::new(),
+        duration_ms: 0,
+    };
+    let mut meta = SnapshotMeta {
+        tags: vec![
+            "tugboat".into(),
+            format!("stack={}", stack.name),
+            format!("source={}", source.name),
+            format!("kind={}", source.kind),
+            format!("run={run_id}"),
+        ],
+        host: host.to_string(),
+        label: format!("{}/{}", stack.name, source.name),
+        description: None,
+    };
+    let result = match &source.what {
+        Planned::Unresolved(e) => Err(e.clone()),
+        Planned::Paths { paths, excludes } => {
+            repo.backup_paths(paths, excludes, &meta, bytes).map_err(|e| e.to_string())
         }
-        outcome.duration_ms = began.elapsed().as_millis() as u64;
-        progress.source_finished(&outcome);
-        outcomes.push(outcome);
+        Planned::Database(ep) => {
+            meta.tags.push(format!("engine={}", ep.engine.name()));
+            meta.tags.push(format!("database={}", ep.database));
+            backup_database(repo, ep, &mut meta, bytes, stop).map(|(snap, tool, manifest)| {
+                outcome.tool = Some(tool);
+                outcome.manifest = manifest;
+                snap
+            })
+        }
+    };
+    match result {
+        Ok(snap) => {
+            outcome.ok = true;
+            outcome.snapshot = Some(snap);
+        }
+        Err(e) => outcome.error = Some(e),
     }
-    BackupRun {
-        run_id: run_id.to_string(),
-        stack: stack.name.clone(),
-        ok: outcomes.iter().all(|o| o.ok),
-        sources: outcomes,
-        duration_ms: started.elapsed().as_millis() as u64,
-    }
+    outcome.duration_ms = began.elapsed().as_millis() as u64;
+    outcome
 }
 
 /// Dump + manifest. Returns the snapshot, the dump tool's version and the manifest.
@@ -223,6 +209,7 @@ fn backup_database(
     ep: &Endpoint,
     meta: &mut SnapshotMeta,
     bytes: &(dyn Fn(u64) + Sync),
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<(SnapshotInfo, String, Vec<TableFingerprint>), String> {
     let tool = dump_tool_version(ep).map_err(|e| e.to_string())?;
     meta.tags.push(format!("tool={}", tool_tag(&tool)));
@@ -239,13 +226,17 @@ fn backup_database(
             session.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").map_err(|e| e.to_string())?
         }
     }
+    if stop() {
+        return Err("stopped before the dump: the operation was interrupted".into());
+    }
     let extra_refs: Vec<&str> = extra.iter().map(String::as_str).collect();
     let cmd = dump_command(ep, &extra_refs).map_err(|e| e.to_string())?;
     let file = dump_file_name(ep);
     let meta_for_backup =
         SnapshotMeta { tags: meta.tags.clone(), host: meta.host.clone(), label: meta.label.clone(), description: None };
     let (snapshot, manifest) = std::thread::scope(|s| {
-        let backup = s.spawn(|| repo.backup_command(cmd, &file, &meta_for_backup, bytes).map_err(|e| e.to_string()));
+        let backup =
+            s.spawn(|| repo.backup_command_until(cmd, &file, &meta_for_backup, bytes, stop).map_err(|e| e.to_string()));
         let manifest = fingerprints(&mut session, true).map_err(|e| format!("recording table fingerprints: {e}"));
         (backup.join().unwrap_or_else(|_| Err("the backup thread panicked".into())), manifest)
     });

@@ -1,6 +1,9 @@
 //! `tug watch` in-process against real servers: alerts through a real SMTP server (aiosmtpd) and a real
 //! webhook receiver, the outbox surviving an SMTP outage, a restart mid-incident, reloads, the status page
-//! and /metrics, and a thousand checks at a one-second interval.
+//! and /metrics, scheduled jobs on an injected clock, and a thousand checks at a one-second interval.
+//!
+//! Nothing here waits for a timing window: each test waits for the state it asserts (with a generous
+//! limit that only bounds a hang), and cron-driven behaviour runs on a [`ManualClock`] the test moves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
@@ -9,10 +12,15 @@ mod support;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::TimeZone;
 use support::{wait_until, HttpTarget, SmtpSink, StackDir, WebhookReceiver};
 use tokio::sync::{mpsc, oneshot};
+use tugboat::ops::{Clock, ManualClock, SystemClock};
+use tugboat_watch::watch::jobs::{Job, JobOutcome, JobRunner, NoJobs, SourceFailure};
 use tugboat_watch::watch::{self, Options};
 
 /// A daemon running on its own thread and runtime, stopped (gracefully) on drop.
@@ -26,12 +34,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &StackDir, state: PathBuf) -> Daemon {
+        Daemon::start_with(dir, state, Arc::new(NoJobs), Arc::new(SystemClock))
+    }
+
+    fn start_with(dir: &StackDir, state: PathBuf, jobs: Arc<dyn JobRunner>, clock: Arc<dyn Clock>) -> Daemon {
         let options = Options {
             dir: dir.path().to_path_buf(),
             environment: None,
             state,
             listen: Some("127.0.0.1:0".into()),
-            job_command: vec!["false".into()],
+            jobs,
+            clock,
         };
         let loaded = watch::load(&options).unwrap_or_else(|e| panic!("config loads: {e}"));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -60,6 +73,13 @@ impl Daemon {
 
     fn runs(&self) -> u64 {
         self.status()["runs"].as_u64().unwrap()
+    }
+
+    /// The status of `check` on /api/status (`null` until it has run).
+    fn check_status(&self, check: &str) -> serde_json::Value {
+        let status = self.status();
+        let row = status["checks"].as_array().unwrap().iter().find(|c| c["check"] == check).cloned();
+        row.unwrap_or_else(|| panic!("{check} is not listed: {status}"))["status"].clone()
     }
 
     fn stop(mut self) {
@@ -146,10 +166,18 @@ alerts:
     let mail = smtp.wait_for(2, Duration::from_secs(20));
     assert!(mail[1].contains("Subject: [tugboat] shop: live/api is RESOLVED"), "{}", mail[1]);
     assert_eq!(hook.requests().len(), 1, "the webhook only stood in while SMTP was down");
-    let status = daemon.status();
-    let alerts = status["alerts"].as_array().unwrap();
-    assert_eq!(alerts.len(), 2);
-    assert!(alerts.iter().all(|a| a["pending"] == 0), "{alerts:?}");
+    // The sink has the mail a moment before the daemon marks it delivered: wait for the mark.
+    let status = wait_until(
+        Duration::from_secs(20),
+        "both alerts marked delivered",
+        || {
+            let status = daemon.status();
+            let alerts = status["alerts"].as_array().unwrap();
+            (alerts.len() == 2 && alerts.iter().all(|a| a["pending"] == 0)).then_some(status)
+        },
+        || daemon.status()["alerts"].to_string(),
+    );
+    assert_eq!(status["alerts"].as_array().unwrap().len(), 2);
     daemon.stop();
     // The webhook's token never reaches the log or the stored alert.
     let db = std::fs::read(state_db(&dir)).unwrap();
@@ -179,8 +207,10 @@ fn a_restart_mid_incident_neither_alerts_again_nor_forgets_the_incident() {
         || (daemon.runs() >= 5).then_some(()),
         || "".into(),
     );
-    assert_eq!(hook.requests().len(), 1, "no second alert for the same incident");
+    // A result counts in `runs` once the alert it raised is saved, so five runs settle it.
     let status = daemon.status();
+    assert_eq!(status["alerts"].as_array().unwrap().len(), 1, "no second alert for the same incident: {status}");
+    assert_eq!(hook.requests().len(), 1, "no second alert for the same incident");
     assert!(status["checks"][0]["incident_since_ms"].is_i64(), "the open incident is remembered: {status}");
 
     target.set(200, "ok");
@@ -212,8 +242,16 @@ watch:
     let mut options_dir = Daemon::start(&dir, state_db(&dir));
     options_dir.token = Some("let-me-in".into());
     let base = format!("http://127.0.0.1:{}", options_dir.addr.port());
-    let all_ran = |d: &Daemon| d.status()["checks"].as_array().unwrap().iter().all(|c| !c["status"].is_null());
-    wait_until(Duration::from_secs(20), "all checks to run", || all_ran(&options_dir).then_some(()), || "".into());
+    let all_ran = |d: &Daemon| {
+        let checks = d.status()["checks"].as_array().unwrap().clone();
+        checks.len() == 3 && checks.iter().all(|c| !c["status"].is_null())
+    };
+    wait_until(
+        Duration::from_secs(20),
+        "all three checks to run",
+        || all_ran(&options_dir).then_some(()),
+        || options_dir.status()["checks"].to_string(),
+    );
 
     assert_eq!(get(&format!("{base}/"), None).0, 401, "a token is required beyond loopback");
     assert_eq!(get(&format!("{base}/"), Some("wrong")).0, 401);
@@ -245,6 +283,16 @@ watch:
         metrics.contains(r#"tugboat_check_up{stack="dms",suite="smoke",check="frontend",kind="http"} 1"#),
         "{metrics}"
     );
+    // No GPU here: not applicable is neither up nor down, and says so.
+    assert!(!metrics.contains(r#"tugboat_check_up{stack="dms",suite="smoke",check="gpu""#), "{metrics}");
+    assert!(
+        metrics.contains(r#"tugboat_check_applicable{stack="dms",suite="smoke",check="gpu",kind="gpu"} 0"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"tugboat_check_applicable{stack="dms",suite="smoke",check="backend",kind="http"} 1"#),
+        "{metrics}"
+    );
     assert!(metrics.contains("# TYPE tugboat_watch_schedule_drift_seconds gauge"), "{metrics}");
     options_dir.shutdown();
 }
@@ -260,9 +308,16 @@ fn the_heartbeat_is_pinged_while_the_daemon_runs() {
     let pings = beat.wait_for(3, Duration::from_secs(20));
     assert!(pings.iter().all(|p| p.method == "GET" && p.path == "/ping/abc"), "{pings:?}");
     daemon.stop();
-    let after_stop = beat.requests().len();
-    std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(beat.requests().len(), after_stop, "a stopped daemon sends no heartbeat: that is the point");
+    // The daemon's runtime is gone once `stop` returns. One ping may have been on its way (pings go one at
+    // a time); a pinger that outlived the daemon would send five in this second. The wait bounds what is
+    // looked for, it decides nothing: no timing can make this fail for a daemon that stops.
+    let at_stop = beat.requests().len();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = beat.requests().len();
+    assert!(
+        after <= at_stop + 1,
+        "a stopped daemon sends no heartbeat ({at_stop} at the stop, {after} a second later)"
+    );
 }
 
 #[test]
@@ -280,24 +335,32 @@ fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let ids = |d: &Daemon| -> Vec<String> {
         d.status()["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap().to_string()).collect()
     };
-    assert_eq!(ids(&daemon), ["live/a"]);
+    assert_eq!(ids(&daemon), ["live/a"], "listed from the first request");
 
     dir.write(
         "tugboat.yml",
         "stack: shop\nchecks:\n  live:\n    - { name: broken, http: \"x\", expect: [\"[STATUS] = 200\"] }\n",
     );
     daemon.reload.blocking_send(()).unwrap();
+    let reloads = wait_until(
+        Duration::from_secs(20),
+        "the invalid file to be refused",
+        || Some(daemon.status()["reloads"].clone()).filter(|r| r["refused"] == 1),
+        || daemon.status()["reloads"].to_string(),
+    );
+    assert!(reloads["last_error"].as_str().unwrap().contains("use `==`"), "{reloads}");
+    assert_eq!(reloads["applied"], 0);
+    assert_eq!(ids(&daemon), ["live/a"], "an invalid file keeps the running configuration");
     let before = daemon.runs();
     wait_until(Duration::from_secs(20), "runs to go on", || (daemon.runs() >= before + 3).then_some(()), || "".into());
-    assert_eq!(ids(&daemon), ["live/a"], "an invalid file keeps the running configuration");
 
     dir.write("tugboat.yml", &yml(&["a", "b"]));
     daemon.reload.blocking_send(()).unwrap();
     wait_until(
         Duration::from_secs(20),
-        "the new check",
-        || (ids(&daemon).len() == 2).then_some(()),
-        || format!("{:?}", ids(&daemon)),
+        "the valid file to be applied",
+        || (daemon.status()["reloads"]["applied"] == 1).then_some(()),
+        || daemon.status()["reloads"].to_string(),
     );
     assert_eq!(ids(&daemon), ["live/a", "live/b"]);
 }
@@ -417,20 +480,150 @@ fn alert_mail_goes_through_starttls_with_auth() {
     assert!(!String::from_utf8_lossy(&db).contains("s3cret-relay"), "the password is not stored");
 }
 
-/// A scheduled backup that fails alerts like a failed check. The job command here is `false` (the
-/// daemon appends `backup --dir … --state …`), and the schedule fires at the next minute.
+/// Unix milliseconds of a local time (cron schedules are in local time).
+fn local_ms(y: i32, mo: u32, d: u32, h: u32, mi: u32, sec: u32) -> i64 {
+    chrono::Local.with_ymd_and_hms(y, mo, d, h, mi, sec).single().unwrap().timestamp_millis()
+}
+
+/// A job runner that answers with `outcome` and remembers each call (the job's name and the process it
+/// ran in: this one, since jobs run in process).
+struct Recorder {
+    outcome: JobOutcome,
+    calls: Mutex<Vec<(String, u32)>>,
+    count: AtomicUsize,
+}
+
+impl Recorder {
+    fn new(outcome: JobOutcome) -> Arc<Recorder> {
+        Arc::new(Recorder { outcome, calls: Mutex::new(Vec::new()), count: AtomicUsize::new(0) })
+    }
+
+    fn calls(&self) -> Vec<(String, u32)> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl JobRunner for Recorder {
+    fn run(&self, job: &Job<'_>) -> JobOutcome {
+        self.calls.lock().unwrap().push((job.name.to_string(), std::process::id()));
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.outcome.clone()
+    }
+}
+
+/// A scheduled backup that fails alerts like a failed check, naming the source that failed and why. The
+/// schedule runs on a manual clock: moving it past the cron time runs the job, no minute boundary waited for.
 #[test]
-fn a_failed_scheduled_backup_alerts() {
+fn a_failed_scheduled_backup_alerts_with_the_source_and_the_reason() {
     let hook = WebhookReceiver::start();
     let dir = StackDir::new(&format!(
-        "stack: shop\nalerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\nwatch:\n  schedule: {{ backup: \"* * * * *\" }}\n",
+        "stack: shop\nalerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\nwatch:\n  schedule: {{ backup: \"0 2 * * *\" }}\n",
         hook.url("/alert")
     ));
-    let daemon = Daemon::start(&dir, state_db(&dir));
-    let alert = hook.wait_for(1, Duration::from_secs(75))[0].json();
+    let runner = Recorder::new(JobOutcome::failed(
+        "backup: 1 of 2 sources failed",
+        vec![SourceFailure {
+            source: "db".into(),
+            reason: "cannot connect to mariadb://backup@127.0.0.1:1/shop: Connection refused".into(),
+        }],
+    ));
+    let clock = Arc::new(ManualClock::at(local_ms(2026, 11, 26, 1, 59, 30)));
+    let daemon = Daemon::start_with(&dir, state_db(&dir), runner.clone(), clock.clone());
+    assert!(daemon.check_status("schedule/backup").is_null(), "listed, not run yet");
+    assert!(runner.calls().is_empty(), "not before its time");
+
+    clock.set(local_ms(2026, 11, 26, 2, 0, 1));
+    let alert = hook.wait_for(1, Duration::from_secs(30))[0].json();
     assert_eq!(alert["check"], "schedule/backup", "{alert}");
     assert_eq!(alert["kind"], "triggered", "{alert}");
-    assert!(alert["summary"].as_str().unwrap().contains("tug backup exited with 1"), "{alert}");
+    let summary = alert["summary"].as_str().unwrap();
+    assert!(summary.contains("1 of 2 sources failed"), "{alert}");
+    assert!(summary.contains("db: cannot connect to mariadb://backup@127.0.0.1:1/shop: Connection refused"), "{alert}");
+    assert_eq!(alert["failed_sources"][0]["source"], "db", "{alert}");
+    assert!(alert["failed_sources"][0]["reason"].as_str().unwrap().contains("Connection refused"), "{alert}");
+    assert_eq!(runner.calls(), [("backup".to_string(), std::process::id())], "one run, in this process");
     let page = daemon.get("/").1;
-    assert!(page.contains("schedule/backup"), "{page}");
+    assert!(page.contains("schedule/backup") && page.contains("db: cannot connect"), "{page}");
+    assert_eq!(daemon.check_status("schedule/backup"), "fail");
+
+    // The next run is the next night's 02:00.
+    clock.set(local_ms(2026, 11, 27, 2, 0, 0));
+    wait_until(
+        Duration::from_secs(30),
+        "the second night's run",
+        || (runner.count.load(Ordering::SeqCst) == 2).then_some(()),
+        || format!("{:?}", runner.calls()),
+    );
+}
+
+/// A scheduled job that passes sends nothing: its result is recorded (and with it any alert it would
+/// have raised), and no alert exists.
+#[test]
+fn a_passing_scheduled_drill_sends_nothing() {
+    let hook = WebhookReceiver::start();
+    let dir = StackDir::new(&format!(
+        "stack: shop\nalerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\nwatch:\n  schedule: {{ drill: \"30 3 * * 0\" }}\n",
+        hook.url("/alert")
+    ));
+    let runner = Recorder::new(JobOutcome::passed("drill: 2 sources restored and proven"));
+    let clock = Arc::new(ManualClock::at(local_ms(2026, 11, 29, 3, 0, 0)));
+    let daemon = Daemon::start_with(&dir, state_db(&dir), runner.clone(), clock.clone());
+    clock.set(local_ms(2026, 11, 29, 3, 30, 0));
+    wait_until(
+        Duration::from_secs(30),
+        "the drill's result",
+        || (daemon.check_status("schedule/drill") == "pass").then_some(()),
+        || daemon.status().to_string(),
+    );
+    assert_eq!(runner.calls().len(), 1);
+    let status = daemon.status();
+    assert_eq!(status["alerts"], serde_json::json!([]), "a passing job raises no alert: {status}");
+    daemon.stop();
+    assert!(hook.requests().is_empty(), "{:?}", hook.requests());
+}
+
+/// Failures inside a maintenance window (on the daemon's clock) raise no alert; after it they do.
+#[test]
+fn maintenance_windows_follow_the_injected_clock() {
+    let target = HttpTarget::start();
+    target.set(500, "down");
+    let hook = WebhookReceiver::start();
+    let dir = StackDir::new(&format!(
+        "stack: shop\nchecks:\n  live:\n    - {{ name: api, http: \"{}\", interval: 200ms, alert: {{ failure_threshold: 1 }} }}\n\
+         alerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\nwatch:\n  maintenance: [ {{ cron: \"0 4 * * 0\", duration: 1h }} ]\n",
+        target.url("/"),
+        hook.url("/alert"),
+    ));
+    // Sunday 04:10: inside the window.
+    let clock = Arc::new(ManualClock::at(local_ms(2026, 11, 29, 4, 10, 0)));
+    let daemon = Daemon::start_with(&dir, state_db(&dir), Arc::new(NoJobs), clock.clone());
+    wait_until(Duration::from_secs(20), "five failing runs", || (daemon.runs() >= 5).then_some(()), || "".into());
+    let status = daemon.status();
+    assert_eq!(status["alerts"], serde_json::json!([]), "muted in the window: {status}");
+    assert_eq!(daemon.check_status("live/api"), "fail");
+
+    clock.set(local_ms(2026, 11, 29, 5, 0, 0));
+    let alert = hook.wait_for(1, Duration::from_secs(30))[0].json();
+    assert_eq!(alert["check"], "live/api", "{alert}");
+    assert_eq!(alert["kind"], "triggered", "{alert}");
+}
+
+/// Every check is on /api/status from the first request, before any has run: start-up registers them
+/// before the status page listens.
+#[test]
+fn every_check_is_listed_from_the_first_request() {
+    let target = HttpTarget::start();
+    let checks: String =
+        (0..50).map(|i| format!("    - {{ name: c{i}, http: \"{}\", interval: 1h }}\n", target.url("/"))).collect();
+    let dir = StackDir::new(&format!(
+        "stack: many\nchecks:\n  live:\n{checks}watch:\n  schedule: {{ backup: \"0 2 * * *\" }}\n"
+    ));
+    let daemon = Daemon::start(&dir, state_db(&dir));
+    let status = daemon.status();
+    let ids: Vec<&str> = status["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 51, "{status}");
+    assert_eq!(ids[0], "live/c0");
+    assert_eq!(ids[50], "schedule/backup");
+    let (_, page) = daemon.get("/");
+    assert_eq!(page.matches(r#"<div class="check">"#).count(), 51, "{page}");
 }

@@ -1,5 +1,6 @@
 //! Secret values and how to tell them apart from ordinary configuration.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A value that must never be printed: `Debug` and `Display` show `***`.
@@ -29,31 +30,95 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Variable names that conventionally hold secrets, judged by whole words (`DB_PASSWORD`, `JWT_SECRET`,
-/// `API_KEY`, `BASIC_AUTH`), so `AUTHOR_NAME`, `BYPASS_CACHE` or `KEYBOARD` are not.
+/// The replacement for a secret value, everywhere (`tug config`, audit parameters, logs).
+pub const MASK: &str = "***";
+
+/// Words that name a secret (`DB_PASSWORD`, `JWT_SECRET`, `BASIC_AUTH`, `accessToken`).
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "secret",
+    "secrets",
+    "token",
+    "tokens",
+    "apikey",
+    "credential",
+    "credentials",
+    "auth",
+    "oauth",
+    "authorization",
+    "passphrase",
+    "private",
+];
+
+/// Parts of a compound word that name a secret (`dbpassword`, `apitoken`, `clientsecret`).
+const SECRET_PARTS: &[&str] = &["password", "passwd", "secret", "token", "credential"];
+
+/// Words that, following a `key` word, say the value is metadata about keys, not a key.
+const KEY_METADATA_WORDS: &[&str] = &[
+    "count",
+    "column",
+    "columns",
+    "cols",
+    "name",
+    "names",
+    "id",
+    "ids",
+    "type",
+    "fingerprint",
+    "len",
+    "length",
+    "size",
+];
+
+/// The one rule for names that hold secrets — variable names, YAML keys, audit parameter keys — judged by
+/// words (split at `_`, `-`, `.`, spaces and camelCase): a secret word (`password`, `token`, `auth`, …) or
+/// a compound containing one (`dbpassword`); or a key word (`key`, `keys`, `apikey`, `sshkey`) not followed
+/// by a metadata word (`key_count`, `primary_key_columns`, `access_key_id`). So `AUTHOR_NAME`,
+/// `BYPASS_CACHE`, `KEEP_DAYS` and `KEYBOARD` are not secrets.
 pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    let secret_word = |w: &str| {
-        matches!(
-            w,
-            "PASSWORD"
-                | "PASSWD"
-                | "PASS"
-                | "PWD"
-                | "SECRET"
-                | "SECRETS"
-                | "TOKEN"
-                | "TOKENS"
-                | "APIKEY"
-                | "CREDENTIAL"
-                | "CREDENTIALS"
-                | "AUTH"
-                | "PASSPHRASE"
-                | "PRIVATE"
-        )
-    };
-    words.iter().any(|w| secret_word(w)) || words.last().is_some_and(|w| *w == "KEY" || *w == "KEYS")
+    let words = split_words(name);
+    words.iter().enumerate().any(|(i, word)| {
+        let secret = SECRET_WORDS.contains(&word.as_str()) || SECRET_PARTS.iter().any(|p| word.contains(p));
+        let key_word = word.ends_with("key") || word.ends_with("keys");
+        let metadata = words.get(i + 1).is_some_and(|next| KEY_METADATA_WORDS.contains(&next.as_str()));
+        secret || (key_word && !metadata)
+    })
+}
+
+/// Splits an identifier into lowercase words at non-alphanumerics and camelCase boundaries
+/// (`apiKey` → `api`, `key`; `APIKey` → `api`, `key`; `ssh_keys` → `ssh`, `keys`).
+pub fn split_words(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        if c.is_uppercase() && !current.is_empty() {
+            let prev = i.checked_sub(1).and_then(|p| chars.get(p));
+            let next_is_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let boundary = match prev {
+                Some(p) if p.is_lowercase() || p.is_numeric() => true,
+                Some(p) if p.is_uppercase() => next_is_lower,
+                _ => false,
+            };
+            if boundary {
+                words.push(std::mem::take(&mut current));
+            }
+        }
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
 }
 
 /// Shannon entropy in bits per character.
@@ -100,15 +165,42 @@ pub fn url_has_literal_password(url: &str) -> bool {
 
 /// Replaces the password in `scheme://user:password@host` with `***`.
 pub fn mask_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
+    mask_urls(url).into_owned()
+}
+
+/// Masks `user:password@` in every `scheme://` occurrence of `s`: the userinfo runs from `://` to the last
+/// `@` before whitespace or a quote, so passwords containing `/`, `#` or `@` are masked whole. A user without
+/// a password (`ssh://git@host`) and an already masked one are kept.
+pub fn mask_urls(s: &str) -> Cow<'_, str> {
+    if !s.contains("://") {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut rest = s;
+    while let Some(pos) = rest.find("://") {
+        let (before, after) = rest.split_at(pos + 3);
+        out.push_str(before);
+        // The URL token ends at whitespace or a quoting character.
+        let end =
+            after.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')).unwrap_or(after.len());
+        let (token, tail) = after.split_at(end);
+        match (token.find(':'), token.rfind('@')) {
+            (Some(colon), Some(at)) if colon < at && &token[colon + 1..at] != MASK => {
+                out.push_str(&token[..=colon]);
+                out.push_str(MASK);
+                out.push_str(&token[at..]);
+                changed = true;
+            }
+            _ => out.push_str(token),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -138,5 +230,15 @@ mod tests {
         assert!(url_has_literal_password("mysql://u:pw@h:3306/db"));
         assert!(!url_has_literal_password("mysql://u:${PW}@h/db") && !url_has_literal_password("http://h/x@y"));
         assert_eq!(mask_url_password("postgres://u:pw@h:5432/db?x=1"), "postgres://u:***@h:5432/db?x=1");
+    }
+
+    #[test]
+    fn split_words_handles_common_styles() {
+        assert_eq!(split_words("apiKey"), ["api", "key"]);
+        assert_eq!(split_words("APIKey"), ["api", "key"]);
+        assert_eq!(split_words("ssh_keys"), ["ssh", "keys"]);
+        assert_eq!(split_words("x-api-key"), ["x", "api", "key"]);
+        assert_eq!(split_words("key2Name"), ["key2", "name"]);
+        assert_eq!(split_words("KEY"), ["key"]);
     }
 }

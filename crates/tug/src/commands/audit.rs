@@ -1,6 +1,7 @@
 //! `tug audit log` and `tug audit verify`.
 
 use anyhow::Context;
+use tugboat::stack::probes::HumanDuration;
 use tugboat::store::AuditVerification;
 
 use crate::cli::{AuditCommand, Global};
@@ -44,19 +45,11 @@ pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
 /// `24h`, `7d`, `30m` ago, or an RFC 3339 time, or a `YYYY-MM-DD` date (UTC midnight), as unix ms.
 fn parse_since(s: &str) -> anyhow::Result<i64> {
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    let mut chars = s.chars();
-    let unit = chars.next_back().unwrap_or(' ');
-    let mult: Option<i64> = match unit {
-        's' => Some(1_000),
-        'm' => Some(60_000),
-        'h' => Some(3_600_000),
-        'd' => Some(86_400_000),
-        'w' => Some(7 * 86_400_000),
-        _ => None,
-    };
-    if let (Ok(n), Some(mult)) = (chars.as_str().parse::<i64>(), mult) {
-        return n
-            .checked_mul(mult)
+    // A date is all digits and dashes; a duration starts with digits and ends in a unit.
+    if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains(['-', ':']) {
+        let ago = HumanDuration::parse(s).map_err(|e| UsageError(format!("--since {s:?}: {e}")))?;
+        return i64::try_from(ago.0.as_millis())
+            .ok()
             .and_then(|ago| (now_ms as i64).checked_sub(ago))
             .ok_or_else(|| UsageError(format!("--since {s:?}: that is too long ago")).into());
     }

@@ -50,10 +50,10 @@ fn mask_secrets(node: &mut Node, key: Option<&str>) {
                 return;
             }
             if key.is_some_and(tugboat::secret::is_secret_name) && !value.is_empty() {
-                *value = "***".into();
+                *value = tugboat::secret::MASK.into();
                 *quoted = true;
-            } else if tugboat::secret::url_has_literal_password(value) {
-                *value = tugboat::secret::mask_url_password(value);
+            } else if let std::borrow::Cow::Owned(masked) = tugboat::secret::mask_urls(value) {
+                *value = masked;
             } else if let Some((k, v)) = value.split_once('=') {
                 if tugboat::secret::is_secret_name(k) && !v.is_empty() {
                     *value = format!("{k}=***");

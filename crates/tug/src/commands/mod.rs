@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod check;
+mod completions;
 mod config;
 mod diff_env;
 mod drill;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use tugboat::ops::{self, Ctx, Executed, Mode, Operation, Progress, SystemClock};
 use tugboat::stack::{self, LoadOptions, Stack};
-use tugboat::store::{NewAuditEvent, Outcome, Store};
+use tugboat::store::Store;
 
 use crate::cli::{Cli, Command, Global};
 use crate::exit::Exit;
@@ -38,6 +39,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Smoke(args) => smoke::run(g, args),
         Command::Watch(args) => watch::run(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 
@@ -103,28 +106,6 @@ pub fn print_plan(g: &Global, plan: &(impl serde::Serialize + std::fmt::Display)
 pub fn open_store(dir: &Path, g: &Global) -> anyhow::Result<Store> {
     let path = state_path(dir, g);
     Store::open(&path).with_context(|| format!("cannot open the state database {}", path.display()))
-}
-
-/// Appends the audit event for a command that changed something.
-pub fn record(
-    store: &mut Store,
-    stack: &str,
-    digest: String,
-    command: &str,
-    params: serde_json::Value,
-    outcome: Outcome,
-) -> anyhow::Result<()> {
-    store
-        .append_audit(NewAuditEvent {
-            actor: tugboat::store::current_actor(),
-            command: command.into(),
-            stack: stack.into(),
-            config_digest: digest,
-            params,
-            outcome,
-        })
-        .context("cannot record the audit event")?;
-    Ok(())
 }
 
 /// Prints a value as pretty JSON on stdout.

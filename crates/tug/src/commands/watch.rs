@@ -1,32 +1,42 @@
 //! `tug watch`: the monitoring daemon. SIGTERM or Ctrl-C stops it gracefully; SIGHUP reloads tugboat.yml
-//! (an invalid file is logged and the running configuration kept).
+//! (an invalid file is logged and the running configuration kept). Scheduled backups and drills run in
+//! this process through the engine's operations ([`EngineJobs`]).
 
-use std::io::Write;
+use std::sync::Arc;
 
-use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
-use tugboat::stack::checks::HumanDuration;
-use tugboat_watch::watch::{self, Loaded, Options};
+use tugboat::ops::{self, Clock, Ctx, Executed, Mode, Operation, SystemClock};
+use tugboat::stack::{self, LoadOptions};
+use tugboat::store::Store;
+use tugboat_backup::{Backup, BackupRun, Drill, DrillResults};
+use tugboat_watch::watch::jobs::{Job, JobOutcome, JobRunner, SourceFailure};
+use tugboat_watch::watch::{self, Options};
 
 use crate::cli::{Global, LogFormat, WatchArgs};
 use crate::exit::Exit;
-use crate::render::style::{paint, BOLD, DIM};
+
+/// Test hook: the time (RFC 3339) the daemon's clock starts at; it then runs at the real pace. Tests
+/// set it a second before a cron time, so a scheduled job runs without waiting for a minute boundary.
+const CLOCK_START_ENV: &str = "TUGBOAT_WATCH_CLOCK_START";
 
 pub fn run(g: &Global, args: &WatchArgs) -> anyhow::Result<Exit> {
-    let mut job_command = vec![std::env::current_exe()?.into_os_string()];
-    if let Some(env) = &g.environment {
-        job_command.extend(["--env".into(), env.into()]);
-    }
     let options = Options {
         dir: args.dir.clone(),
         environment: g.environment.clone(),
         state: super::state_path(&args.dir, g),
         listen: args.listen.clone(),
-        job_command,
+        jobs: Arc::new(EngineJobs),
+        clock: clock()?,
     };
     let loaded = watch::load(&options)?;
     if args.dry_run {
-        return dry_run(g, &loaded);
+        let plan = loaded.plan(options.clock.now_ms());
+        if g.json {
+            super::print_json(&plan)?;
+        } else {
+            crate::render::watch::print_plan(&mut anstream::stdout(), &plan)?;
+        }
+        return Ok(Exit::Ok);
     }
     // `--json` on a daemon means machine-readable logs.
     init_logging(if g.json { LogFormat::Json } else { args.log_format });
@@ -53,91 +63,94 @@ pub fn run(g: &Global, args: &WatchArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The plan: every check with its interval and alert rule, the providers, schedules and windows.
-fn dry_run(g: &Global, loaded: &Loaded) -> anyhow::Result<Exit> {
-    let now = chrono::Local::now();
-    let checks: Vec<serde_json::Value> = loaded
-        .checks
-        .iter()
-        .map(|c| {
-            let rule = &loaded.rules[&c.id];
-            json!({
-                "check": c.id, "kind": c.kind, "target": c.target,
-                "interval": HumanDuration(loaded.intervals[&c.id]).to_string(),
-                "conditions": c.steps.iter().flat_map(|s| s.conditions.iter().map(|c| c.text.clone())).collect::<Vec<_>>(),
-                "alert": {
-                    "enabled": rule.enabled, "failure_threshold": rule.failure_threshold,
-                    "success_threshold": rule.success_threshold,
-                    "renotify": rule.renotify.map(|d| HumanDuration(d).to_string()),
-                    "providers": if rule.providers.is_empty() { loaded.notifier.names() } else { rule.providers.clone() },
-                },
-            })
-        })
-        .collect();
-    let schedules: Vec<serde_json::Value> = loaded
-        .schedules
-        .iter()
-        .map(|(what, cron)| json!({"job": what, "cron": cron.to_string(), "next": cron.next_after(now).map(|t| t.to_rfc3339())}))
-        .collect();
-    let plan = json!({
-        "stack": loaded.stack.name,
-        "listen": loaded.listen,
-        "token": loaded.token.is_some(),
-        "checks": checks,
-        "providers": loaded.notifier.names(),
-        "schedules": schedules,
-        "maintenance": loaded.maintenance.iter().map(|(c, d)| json!({"cron": c.to_string(), "duration": HumanDuration(*d).to_string()})).collect::<Vec<_>>(),
-        "heartbeat": loaded.heartbeat.as_ref().map(|(_, every)| HumanDuration(*every).to_string()),
-    });
-    if g.json {
-        super::print_json(&plan)?;
-        return Ok(Exit::Ok);
+/// The system clock, or (tests) one started at `TUGBOAT_WATCH_CLOCK_START`.
+fn clock() -> anyhow::Result<Arc<dyn Clock>> {
+    let Some(start) = std::env::var(CLOCK_START_ENV).ok().filter(|s| !s.is_empty()) else {
+        return Ok(Arc::new(SystemClock));
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(&start)
+        .map_err(|e| anyhow::anyhow!("{CLOCK_START_ENV}={start}: not an RFC 3339 time: {e}"))?;
+    Ok(Arc::new(ShiftedClock { offset_ms: at.timestamp_millis() - SystemClock.now_ms() }))
+}
+
+/// The system clock moved by a fixed amount.
+struct ShiftedClock {
+    offset_ms: i64,
+}
+
+impl Clock for ShiftedClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms().saturating_add(self.offset_ms)
     }
-    let mut out = anstream::stdout();
-    let _ = writeln!(
-        out,
-        "{} would watch {} checks, status page on http://{}/",
-        paint(BOLD, &loaded.stack.name),
-        checks.len(),
-        loaded.listen
-    );
-    for c in &checks {
-        let a = &c["alert"];
-        let alert = if a["enabled"] == true {
-            format!(
-                "alert after {} failures via {}",
-                a["failure_threshold"],
-                a["providers"]
-                    .as_array()
-                    .map(|p| p.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default()
-            )
-        } else {
-            "no alerts".into()
+}
+
+/// Runs `watch.schedule`'s jobs in process: `backup` and `drill` of every source, through
+/// [`ops::execute`] like `tug backup` and `tug drill`, so each run leaves one audit event and records its
+/// snapshots, manifests and drill results in the state database.
+pub struct EngineJobs;
+
+impl JobRunner for EngineJobs {
+    fn run(&self, job: &Job<'_>) -> JobOutcome {
+        // The stack as it is now (a `.env` edited since the daemon started counts), with real values: no
+        // template fallback, as for `tug backup`.
+        let options = LoadOptions { environment: job.environment.map(str::to_string), ..LoadOptions::default() };
+        let stack = match stack::load(job.dir, &options) {
+            Ok(stack) => stack,
+            Err(e) => return JobOutcome::failed(format!("{}: cannot load the stack: {e}", job.name), vec![]),
         };
-        let _ = writeln!(
-            out,
-            "  {:<28} every {:<5} {:<9} {}  {}",
-            c["check"].as_str().unwrap_or_default(),
-            c["interval"].as_str().unwrap_or_default(),
-            c["kind"].as_str().unwrap_or_default(),
-            c["target"].as_str().unwrap_or_default(),
-            paint(DIM, &alert)
-        );
+        let mut store = match Store::open(job.state) {
+            Ok(store) => store,
+            Err(e) => return JobOutcome::failed(format!("{}: {e}", job.name), vec![]),
+        };
+        let mut ctx = Ctx { store: &mut store, progress: &(), cancel: job.cancel.clone(), clock: &SystemClock };
+        match job.name {
+            "backup" => match execute(&Backup::all(&stack), &mut ctx) {
+                Ok(report) => backup_outcome(&report),
+                Err(e) => JobOutcome::failed(format!("backup: {}", e.summary()), vec![]),
+            },
+            "drill" => match execute(&Drill::all(&stack), &mut ctx) {
+                Ok(report) => drill_outcome(&report),
+                Err(e) => JobOutcome::failed(format!("drill: {}", e.summary()), vec![]),
+            },
+            other => JobOutcome::failed(format!("{other}: not a job tug watch runs (backup, drill)"), vec![]),
+        }
     }
-    for s in &schedules {
-        let _ = writeln!(
-            out,
-            "  schedule {:<19} {}  next {}",
-            s["job"].as_str().unwrap_or_default(),
-            s["cron"].as_str().unwrap_or_default(),
-            s["next"].as_str().unwrap_or("never")
-        );
+}
+
+fn execute<O: Operation>(op: &O, ctx: &mut Ctx) -> ops::Result<O::Report> {
+    match ops::execute(op, ctx, Mode::Run)? {
+        Executed::Ran(_, report) => Ok(report),
+        Executed::Planned(_) => Err(ops::Error::cannot_act("the job was only planned")),
     }
-    if loaded.notifier.names().is_empty() {
-        let _ = writeln!(out, "  {}", paint(DIM, "no alert providers: failures are shown and measured, not sent"));
+}
+
+fn backup_outcome(report: &BackupRun) -> JobOutcome {
+    let total = report.sources.len();
+    let failures: Vec<SourceFailure> = report
+        .sources
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| SourceFailure { source: s.name.clone(), reason: s.error.clone().unwrap_or_else(|| "failed".into()) })
+        .collect();
+    if failures.is_empty() {
+        JobOutcome::passed(format!("backup: {total} of {total} sources backed up"))
+    } else {
+        JobOutcome::failed(format!("backup: {} of {total} sources failed", failures.len()), failures)
     }
-    Ok(Exit::Ok)
+}
+
+fn drill_outcome(report: &DrillResults) -> JobOutcome {
+    let total = report.drills.len();
+    let failures: Vec<SourceFailure> = report
+        .failures()
+        .into_iter()
+        .map(|(source, reason)| SourceFailure { source: source.to_string(), reason })
+        .collect();
+    if failures.is_empty() {
+        JobOutcome::passed(format!("drill: {total} of {total} sources restored and proven"))
+    } else {
+        JobOutcome::failed(format!("drill: {} of {total} sources failed", failures.len()), failures)
+    }
 }
 
 fn init_logging(format: LogFormat) {

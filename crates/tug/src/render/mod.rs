@@ -1,14 +1,20 @@
 //! Turning engine reports into text for people, JSON for programs and SARIF for code scanning.
 
 pub mod audit;
+pub mod backup;
 pub mod check;
+pub mod drill;
 pub mod error;
+pub mod init;
 pub mod migrate;
 pub mod parity;
 pub mod progress;
+pub mod restore;
 pub mod sarif;
 pub mod search_parity;
+pub mod smoke;
 pub mod style;
+pub mod watch;
 pub mod yaml;
 
 /// `1.5 MiB`, `812 B`.

@@ -136,13 +136,21 @@ fn init_is_audited_and_the_chain_verifies() {
     assert_eq!(later.as_array().map(Vec::len), Some(0));
 }
 
+/// Every path of an acting command leaves one event (issue 11) — except a dry run of `init` before the stack
+/// has a state database, which writes nothing at all (`init_dry_run_writes_nothing`).
 #[test]
-fn dry_run_and_refused_init_are_not_audited() {
+fn dry_run_and_refused_init_are_audited() {
     let f = bare();
     f.tug().args(["init", ".", "--dry-run"]).run().success();
     f.tug().args(["init", "."]).run().success();
-    f.tug().args(["init", "."]).run().failure(2);
-    assert_eq!(events(&f).len(), 1);
+    f.tug().args(["init", "."]).run().failure(2).stderr_contains("hint: pass --force");
+    f.tug().args(["init", ".", "--dry-run", "--force"]).run().success();
+    let outcomes: Vec<Value> = events(&f).iter().map(|e| e["outcome"].clone()).collect();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert_eq!(outcomes[0], "ok");
+    assert!(outcomes[1]["failed"].as_str().is_some_and(|r| r.ends_with("tugboat.yml exists")), "{outcomes:?}");
+    assert_eq!(outcomes[2], "dry_run");
+    f.tug().args(["audit", "verify", "."]).run().success();
 }
 
 #[test]

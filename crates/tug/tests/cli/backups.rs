@@ -8,9 +8,9 @@ use tugboat::db::Engine;
 
 use crate::util::Fixture;
 
-const REPO_PW: &str = "repo-secret-4711";
+pub(crate) const REPO_PW: &str = "repo-secret-4711";
 
-fn restic(f: &Fixture, args: &[&str]) -> std::process::Output {
+pub(crate) fn restic(f: &Fixture, args: &[&str]) -> std::process::Output {
     let out = Command::new("restic")
         .args(["-r", &f.join("repo").display().to_string(), "--no-cache"])
         .args(args)
@@ -21,17 +21,17 @@ fn restic(f: &Fixture, args: &[&str]) -> std::process::Output {
     out
 }
 
-fn snapshots(f: &Fixture) -> Vec<serde_json::Value> {
+pub(crate) fn snapshots(f: &Fixture) -> Vec<serde_json::Value> {
     let out = restic(f, &["snapshots", "--json"]);
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap().as_array().unwrap().clone()
 }
 
-fn tags_of(s: &serde_json::Value) -> Vec<String> {
+pub(crate) fn tags_of(s: &serde_json::Value) -> Vec<String> {
     s["tags"].as_array().map(|t| t.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
 }
 
 /// A stack whose backup covers a MariaDB database, an uploads directory and the config.
-fn stack(server: &ScratchServer, extra_sources: &str) -> Fixture {
+pub(crate) fn stack(server: &ScratchServer, extra_sources: &str) -> Fixture {
     let f = Fixture::new();
     let yml = format!(
         "stack: shop\ndatabases:\n  main: {{ kind: mariadb, url: \"mysql://root@127.0.0.1:{}/shop\" }}\n\
@@ -46,7 +46,7 @@ fn stack(server: &ScratchServer, extra_sources: &str) -> Fixture {
     f
 }
 
-fn mariadb_shop() -> ScratchServer {
+pub(crate) fn mariadb_shop() -> ScratchServer {
     let server = ScratchServer::start(Engine::Mariadb).unwrap();
     server.create_database("shop").unwrap();
     server

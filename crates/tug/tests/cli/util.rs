@@ -54,7 +54,15 @@ impl Tug {
         self
     }
 
-    pub fn run(self) -> Run {
+    /// Starts `tug` without waiting (to signal it mid-run); stdout and stderr are piped.
+    pub fn spawn(self) -> Spawned {
+        let mut cmd = self.command();
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start tug: {e}"));
+        Spawned { child, _home: self.home }
+    }
+
+    fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tug"));
         cmd.args(&self.args);
         cmd.env_clear();
@@ -70,6 +78,11 @@ impl Tug {
         if let Some(dir) = &self.current_dir {
             cmd.current_dir(dir);
         }
+        cmd
+    }
+
+    pub fn run(self) -> Run {
+        let mut cmd = self.command();
         let line =
             format!("tug {}", self.args.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "));
         let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {line}: {e}"));
@@ -81,6 +94,44 @@ impl Tug {
             run.describe()
         );
         run
+    }
+}
+
+/// A `tug` still running.
+pub struct Spawned {
+    pub child: std::process::Child,
+    _home: TempDir,
+}
+
+impl Spawned {
+    /// Sends `signal` (`"INT"`, `"TERM"`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {} failed", self.child.id());
+    }
+
+    /// Whether a process named `name` is a child of this one.
+    pub fn has_child(&self, name: &str) -> bool {
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id())).unwrap_or_default();
+        children
+            .split_whitespace()
+            .any(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == name))
+    }
+
+    /// Waits for the exit; returns the code (None when killed by a signal) and stderr.
+    pub fn wait(self) -> (Option<i32>, String) {
+        let out = self.child.wait_with_output().expect("wait for tug");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Waits until `condition` holds, checking every 50 ms, for at most `deadline`; panics naming `what` after.
+pub fn wait_for(what: &str, deadline: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

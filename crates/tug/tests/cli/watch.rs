@@ -1,5 +1,6 @@
 //! `tug smoke` and `tug watch` on the dms example, its checks pointed at local test servers; the alert
-//! e-mail arrives at a real SMTP server (aiosmtpd).
+//! e-mail arrives at a real SMTP server (aiosmtpd). A scheduled backup runs in the daemon's process, on a
+//! clock started just before its cron time.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -73,8 +74,15 @@ fn dms_watch_emails_an_alert_when_the_backend_fails() {
             &format!("smtp: {{ host: 127.0.0.1, port: {}, security: none,", smtp.port()),
         )
     });
+    // A Thursday noon: far from the example's 02:00 backup and its Sunday 04:00 maintenance window (which
+    // would mute the alert), whenever the test runs.
+    let noon = {
+        use chrono::TimeZone;
+        chrono::Local.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).single().unwrap().to_rfc3339()
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_tug"));
     command
+        .env("TUGBOAT_WATCH_CLOCK_START", noon)
         .args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json", "--dir"])
         .arg(dms.path())
         .arg("--state")
@@ -131,13 +139,26 @@ fn watch_dry_run_prints_the_plan_and_bad_conditions_are_config_errors() {
     };
     let run = with_env(dms.tug().args(["watch", "--dry-run", "--json"])).run();
     run.success();
-    let plan = run.json();
+    let mut plan = run.json();
     assert_eq!(plan["checks"].as_array().unwrap().len(), 12, "smoke and monitor suites: {plan}");
     assert_eq!(plan["checks"][0]["check"], "smoke/backend");
     assert_eq!(plan["checks"][0]["alert"]["providers"], serde_json::json!(["email", "rocketchat"]));
     assert_eq!(plan["schedules"][0]["job"], "backup");
     assert!(plan["schedules"][0]["next"].as_str().unwrap().contains("T02:00:00"), "{plan}");
     assert!(!run.stdout().contains("/hooks/token"), "the webhook URL is not printed");
+    // Pinned: the test servers' port and the next run's date redacted.
+    let port = target.port().to_string();
+    for c in plan["checks"].as_array_mut().unwrap() {
+        c["target"] = c["target"].as_str().unwrap().replace(&port, "PORT").into();
+    }
+    for s in plan["schedules"].as_array_mut().unwrap() {
+        s["next"] = redact_next(s["next"].as_str().unwrap()).into();
+    }
+    insta::assert_json_snapshot!("watch_dry_run_json", plan);
+    let text = with_env(dms.tug().args(["watch", "--dry-run"])).run();
+    text.success();
+    let text: String = text.stdout().replace(&port, "PORT").lines().map(|l| redact_next(l) + "\n").collect();
+    insta::assert_snapshot!("watch_dry_run_text", text);
 
     dms.edit("tugboat.yml", |t| {
         t.replacen("\"[STATUS] == 200\", \"[RESPONSE_TIME] < 2000\"", "\"[STATUS] =< 200\"", 1)
@@ -145,6 +166,115 @@ fn watch_dry_run_prints_the_plan_and_bad_conditions_are_config_errors() {
     let run = with_env(dms.tug().args(["watch", "--dry-run"])).run();
     run.failure(2);
     run.stderr_contains("tugboat.yml:36:").stderr_contains("checks.smoke[0].expect[0]").stderr_contains("column 10");
+}
+
+/// RFC 3339 times (`2026-12-02T02:00:00+00:00`) → `DATET02:00:00ZONE`: the date and the zone vary from
+/// run to run and machine to machine; the time of day is the schedule's.
+fn redact_next(text: &str) -> String {
+    let shape = |s: &[u8], pattern: &[u8]| {
+        s.len() >= pattern.len()
+            && pattern.iter().zip(s).all(|(p, c)| if *p == b'9' { c.is_ascii_digit() } else { p == c })
+    };
+    let (bytes, mut out, mut i) = (text.as_bytes(), String::new(), 0);
+    while i < bytes.len() {
+        if shape(&bytes[i..], b"9999-99-99T99:99:99") {
+            let zone = &bytes[i + 19..];
+            let zone_len = if zone.first() == Some(&b'Z') {
+                1
+            } else if shape(zone, b"+99:99") || shape(zone, b"-99:99") {
+                6
+            } else {
+                0
+            };
+            out.push_str("DATE");
+            out.push_str(&text[i + 10..i + 19]);
+            out.push_str(if zone_len > 0 { "ZONE" } else { "" });
+            i += 19 + zone_len;
+        } else {
+            let c = text[i..].chars().next().unwrap_or_default();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// The daemon runs a scheduled backup in its own process through the engine's backup operation: the
+/// database source is unreachable, so the alert names that source and why, the config source is backed up
+/// anyway, and the run leaves exactly one audit event. The binary is a copy deleted right after it starts,
+/// so a job that re-executed `tug` could not run at all. Its clock starts two seconds before 02:00.
+#[test]
+fn a_scheduled_backup_runs_in_process_and_its_alert_names_the_failed_source() {
+    use chrono::TimeZone;
+
+    let hook = WebhookReceiver::start();
+    let closed = support::free_port();
+    let f = Fixture::new();
+    f.write("compose.yaml", "services:\n  app:\n    image: shop:1.0\n");
+    f.write(
+        "tugboat.yml",
+        &format!(
+            "stack: shop\n\
+             databases:\n  main: {{ kind: mariadb, url: \"mysql://root@127.0.0.1:{closed}/shop\" }}\n\
+             backup:\n  repository: ./repo\n  password_env: REPO_PW\n  sources:\n    - {{ database: main }}\n    - {{ config: true }}\n\
+             alerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\n\
+             watch:\n  schedule: {{ backup: \"0 2 * * *\" }}\n",
+            hook.url("/alert")
+        ),
+    );
+    f.write(".env", "REPO_PW=correct horse battery staple\n");
+    f.tug().args(["backup", "init"]).run().success();
+
+    let bin = crate::util::tempdir();
+    let tug = bin.path().join("tug");
+    std::fs::copy(env!("CARGO_BIN_EXE_tug"), &tug).unwrap();
+    let start = chrono::Local.with_ymd_and_hms(2026, 11, 26, 1, 59, 58).single().unwrap().to_rfc3339();
+    let mut command = Command::new(&tug);
+    command
+        .args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json", "--dir"])
+        .arg(f.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", f.path())
+        .env("TUGBOAT_WATCH_CLOCK_START", &start)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(f.join("watch.log")).unwrap());
+    let mut child = command.spawn().unwrap();
+    // `spawn` returns once the program is executing: from here on there is no `tug` to run again.
+    std::fs::remove_file(&tug).unwrap();
+
+    let alert = hook.wait_for(1, Duration::from_secs(120))[0].json();
+    let log = || std::fs::read_to_string(f.join("watch.log")).unwrap();
+    assert_eq!(alert["check"], "schedule/backup", "{alert}\n{}", log());
+    assert_eq!(alert["kind"], "triggered", "{alert}");
+    let summary = alert["summary"].as_str().unwrap();
+    assert!(summary.starts_with("backup: 1 of 2 sources failed — main: "), "{alert}");
+    assert!(summary.contains("Can't connect"), "the reason, from the dump tool: {alert}");
+    assert_eq!(alert["failed_sources"].as_array().unwrap().len(), 1, "{alert}");
+    assert_eq!(alert["failed_sources"][0]["source"], "main", "{alert}");
+    assert!(alert["failed_sources"][0]["reason"].as_str().unwrap().contains("Can't connect"), "{alert}");
+
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = wait_until(
+        Duration::from_secs(60),
+        "tug watch to stop",
+        || child.try_wait().unwrap(),
+        || "still running".into(),
+    );
+    assert!(status.success(), "{status:?}\n{}", log());
+    assert!(!log().contains("correct horse"), "no secret in the log:\n{}", log());
+
+    // One audit event for the run, failed, naming the source; the chain verifies.
+    let events = f.tug().args(["audit", "log", "--json", "."]).run().json();
+    let backups: Vec<&serde_json::Value> =
+        events.as_array().unwrap().iter().filter(|e| e["command"] == "backup").collect();
+    assert_eq!(backups.len(), 1, "{events:#}");
+    let why = backups[0]["outcome"]["failed"].as_str().unwrap_or_default();
+    assert!(why.contains("main"), "{events:#}");
+    f.tug().args(["audit", "verify", "."]).run().success();
+    // The other source was backed up all the same.
+    let snapshots = f.tug().args(["backup", "snapshots", "--json"]).run().json();
+    assert_eq!(snapshots.as_array().map(Vec::len), Some(1), "{snapshots:#}");
 }
 
 /// `tug smoke`'s two formats for one small suite, pinned: a pass, a failure with its observed values, a

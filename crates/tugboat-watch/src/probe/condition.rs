@@ -367,7 +367,7 @@ fn literal(text: &str) -> Value {
     let is_duration =
         text.len() > 1 && text.starts_with(|c: char| c.is_ascii_digit()) && text.ends_with(['s', 'm', 'h', 'd']);
     if is_duration {
-        if let Ok(d) = tugboat::stack::checks::HumanDuration::parse(text) {
+        if let Ok(d) = tugboat::stack::probes::HumanDuration::parse(text) {
             return Value::from(d.0.as_millis() as f64);
         }
     }

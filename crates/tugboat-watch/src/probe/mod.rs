@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tugboat::stack::checks::{CheckConfig, Expect, HostProbeConfig};
+use tugboat::stack::probes::{CheckConfig, Expect, HostProbeConfig};
 use tugboat::stack::{ConfigError, Location, Node, Span, Stack};
 
 pub use condition::{Condition, ConditionResult, Placeholder};

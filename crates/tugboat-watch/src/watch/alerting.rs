@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tugboat::stack::checks::AlertRule;
+use tugboat::stack::probes::AlertRule;
 use tugboat::store::CheckState;
 
 /// A check's alert rule with every default filled in.
@@ -164,7 +164,7 @@ mod tests {
     fn defaults_fill_in_from_watch_then_builtin() {
         let watch = AlertRule { failure_threshold: Some(3), ..Default::default() };
         let check = AlertRule {
-            renotify: Some(tugboat::stack::checks::HumanDuration(Duration::from_secs(600))),
+            renotify: Some(tugboat::stack::probes::HumanDuration(Duration::from_secs(600))),
             ..Default::default()
         };
         let r = Rule::resolve(Some(&check), &watch);

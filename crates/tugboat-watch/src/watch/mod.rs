@@ -9,27 +9,34 @@
 //!   bounded by a semaphore)                 │
 //!                            outbox worker ◀┘ deliver, retry with backoff, fail over
 //!  server: / (status page), /metrics, /api/status — reads the recorder's view and the store
+//!  schedules: at each cron time (on the injected clock) a job runner, in process ──outcome──▶ recorder
 //! ```
+//!
+//! Start-up registers every check (shown as not run yet) before the status page listens, so the page
+//! never shows fewer checks than the configuration has.
 
 pub mod alerting;
 pub mod cron;
+pub mod jobs;
 pub mod notify;
+pub mod plan;
 mod server;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::ffi::OsString;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
+use tugboat::ops::{CancelToken, Clock};
 use tugboat::stack::{self, ConfigError, LoadOptions, Stack};
 use tugboat::store::{CheckState, NewAlert, Store};
 
 use crate::probe::{self, Check, Outcome, Prober, Status};
 use alerting::{Action, Rule};
 use cron::Cron;
+use jobs::{Job, JobOutcome, JobRunner};
 use notify::{AlertMessage, Notifier};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9925";
@@ -38,17 +45,34 @@ const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// A delivery is retried this long before it is given up (and logged as lost).
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// How often a scheduler waiting for its cron time looks at the clock again: a clock that jumps (an NTP
+/// step, a suspended host waking, a test's [`tugboat::ops::ManualClock`]) is followed within this long.
+const CLOCK_RECHECK: Duration = Duration::from_secs(1);
+
 /// How `tug watch` was started.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub dir: PathBuf,
     pub environment: Option<String>,
     pub state: PathBuf,
     /// `--listen`, overriding `watch.listen`.
     pub listen: Option<String>,
-    /// The command that runs scheduled jobs: `tug` itself plus its global flags; `backup` or `drill`
-    /// and `--dir` are appended.
-    pub job_command: Vec<OsString>,
+    /// Runs the jobs of `watch.schedule`; the `tug` binary's runner calls the engine in process.
+    pub jobs: Arc<dyn JobRunner>,
+    /// The time schedules and maintenance windows follow: [`tugboat::ops::SystemClock`] but in tests.
+    /// Each schedule's first run is computed from it before [`run`] reports the address it listens on.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("dir", &self.dir)
+            .field("environment", &self.environment)
+            .field("state", &self.state)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the daemon could not start. Once running it does not stop on errors: it logs them.
@@ -173,7 +197,18 @@ pub struct View {
     pub states: HashMap<String, CheckState>,
     /// (when, how late the run started) for the last minute of runs.
     pub drift: VecDeque<(Instant, f64)>,
+    /// Results recorded; a result is counted once its alert, if any, is saved.
     pub runs: u64,
+    pub reloads: Reloads,
+}
+
+/// What became of SIGHUP reloads.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Reloads {
+    pub applied: u64,
+    pub refused: u64,
+    /// Why the last refused reload was refused.
+    pub last_error: Option<String>,
 }
 
 impl View {
@@ -196,6 +231,10 @@ pub struct Shared {
     pub view: RwLock<View>,
     outbox_wake: Notify,
     options: Options,
+    /// Jobs running now, so that a job still running at its next cron time is not started twice.
+    jobs_running: Mutex<HashSet<String>>,
+    /// Set at shutdown: running jobs stop at their next safe point.
+    jobs_cancel: CancelToken,
 }
 
 impl Shared {
@@ -210,16 +249,23 @@ impl Shared {
     fn view(&self) -> std::sync::RwLockWriteGuard<'_, View> {
         self.view.write().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.jobs_running.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
-/// What a check task reports.
+/// What a check task (or a scheduled job) reports.
 struct Report {
     outcome: Outcome,
     drift_ms: f64,
+    /// A scheduled job's typed outcome, for the alert.
+    job: Option<JobOutcome>,
 }
 
 /// Runs until `shutdown` resolves; each message on `reload` re-reads the configuration (an invalid one
-/// is logged and the running one kept). Returns the address the status page listened on.
+/// is logged and the running one kept). Sends the address the status page listens on to `bound` once
+/// every check is registered and every schedule's first run is set.
 pub async fn run(
     options: Options,
     loaded: Loaded,
@@ -229,32 +275,43 @@ pub async fn run(
 ) -> Result<(), WatchError> {
     let store = Store::open(&options.state)?;
     let stack_name = loaded.stack.name.clone();
-    let listener = tokio::net::TcpListener::bind(&loaded.listen)
-        .await
-        .map_err(|cause| WatchError::Listen { addr: loaded.listen.clone(), cause })?;
-    let addr = listener.local_addr().map_err(|cause| WatchError::Listen { addr: loaded.listen.clone(), cause })?;
     let states: HashMap<String, CheckState> =
         store.check_states(&stack_name)?.into_iter().map(|s| (s.check_id.clone(), s)).collect();
-    let open: Vec<&String> = states.values().filter(|s| s.incident_since_ms.is_some()).map(|s| &s.check_id).collect();
-    tracing::info!(stack = %stack_name, checks = loaded.checks.len(), %addr, open_incidents = open.len(), "tug watch started");
+    let open = states.values().filter(|s| s.incident_since_ms.is_some()).count();
+    let listen = loaded.listen.clone();
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(loaded)),
         store: Mutex::new(store),
-        view: RwLock::new(View { stack: stack_name, started_ms: probe::now_ms(), states, ..Default::default() }),
+        view: RwLock::new(View {
+            stack: stack_name.clone(),
+            started_ms: probe::now_ms(),
+            states,
+            ..Default::default()
+        }),
         outbox_wake: Notify::new(),
         options,
+        jobs_running: Mutex::new(HashSet::new()),
+        jobs_cancel: CancelToken::new(),
     });
-    if let Some(tx) = bound {
-        let _ = tx.send(addr);
-    }
+    // Every check is on the status page, not run yet, before the page can be asked for.
+    register(&shared);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|cause| WatchError::Listen { addr: listen.clone(), cause })?;
+    let addr = listener.local_addr().map_err(|cause| WatchError::Listen { addr: listen.clone(), cause })?;
+    let checks = shared.current().checks.len();
+    tracing::info!(stack = %stack_name, checks, %addr, open_incidents = open, "tug watch started");
 
     let (tx, rx) = mpsc::channel::<Report>(4096);
     let recorder = tokio::spawn(record(Arc::clone(&shared), rx));
     let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
     let outbox = tokio::spawn(deliver_outbox(Arc::clone(&shared), outbox_stopped));
-    let server = tokio::spawn(server::serve(Arc::clone(&shared), listener));
     let housekeeping = tokio::spawn(housekeeping(Arc::clone(&shared)));
     let mut tasks = spawn_config_tasks(&shared, &tx);
+    let server = tokio::spawn(server::serve(Arc::clone(&shared), listener));
+    if let Some(tx) = bound {
+        let _ = tx.send(addr);
+    }
 
     tokio::pin!(shutdown);
     loop {
@@ -262,26 +319,39 @@ pub async fn run(
             _ = &mut shutdown => break,
             Some(()) = reload.recv() => {
                 let options = shared.options.clone();
-                match tokio::task::spawn_blocking(move || load(&options)).await {
-                    Ok(Ok(new)) => {
+                let loaded = match tokio::task::spawn_blocking(move || load(&options)).await {
+                    Ok(loaded) => loaded.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("configuration reload failed: {e}")),
+                };
+                match loaded {
+                    Ok(new) => {
                         let (old_listen, new_listen) = (shared.current().listen.clone(), new.listen.clone());
                         for t in tasks.drain(..) {
                             t.abort();
                         }
                         *shared.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                        register(&shared);
                         tasks = spawn_config_tasks(&shared, &tx);
+                        shared.view().reloads.applied += 1;
                         tracing::info!(checks = shared.current().checks.len(), "configuration reloaded");
                         if old_listen != new_listen {
                             tracing::warn!(%old_listen, %new_listen, "a new listen address takes effect on restart");
                         }
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "configuration not reloaded: keeping the running one"),
-                    Err(e) => tracing::error!(error = %e, "configuration reload failed"),
+                    Err(error) => {
+                        tracing::error!(%error, "configuration not reloaded: keeping the running one");
+                        let mut view = shared.view();
+                        view.reloads.refused += 1;
+                        view.reloads.last_error = Some(error);
+                    }
                 }
             }
         }
     }
     tracing::info!("shutting down");
+    // A job running now stops at its next safe point (its audit event says interrupted); the runtime
+    // waits for it as it shuts down.
+    shared.jobs_cancel.cancel();
     for t in tasks {
         t.abort();
     }
@@ -296,18 +366,23 @@ pub async fn run(
     Ok(())
 }
 
-/// Check tasks, scheduled jobs and the heartbeat of the configuration in force.
+/// Puts the checks and scheduled jobs of the configuration in force on the status page, in config
+/// order; results of checks that no longer exist are dropped.
+fn register(shared: &Shared) {
+    let loaded = shared.current();
+    let mut view = shared.view();
+    view.checks = loaded.checks.iter().map(|c| (c.id.clone(), c.kind.to_string(), c.target.clone())).collect();
+    for (what, cron) in &loaded.schedules {
+        view.checks.push((format!("schedule/{what}"), "job".into(), format!("tug {what} ({cron})")));
+    }
+    let known: HashSet<String> = view.checks.iter().map(|c| c.0.clone()).collect();
+    view.latest.retain(|id, _| known.contains(id));
+}
+
+/// Check tasks, scheduled jobs and the heartbeat of the configuration in force. Each schedule's first
+/// run is computed from the clock now, before this returns.
 fn spawn_config_tasks(shared: &Arc<Shared>, tx: &mpsc::Sender<Report>) -> Vec<JoinHandle<()>> {
     let loaded = shared.current();
-    {
-        let mut view = shared.view();
-        view.checks = loaded.checks.iter().map(|c| (c.id.clone(), c.kind.to_string(), c.target.clone())).collect();
-        for (what, cron) in &loaded.schedules {
-            view.checks.push((format!("schedule/{what}"), "job".into(), format!("tug {what} ({cron})")));
-        }
-        let known: Vec<String> = view.checks.iter().map(|c| c.0.clone()).collect();
-        view.latest.retain(|id, _| known.contains(id));
-    }
     let prober = Arc::new(Prober::new());
     let permits = Arc::new(Semaphore::new(loaded.concurrency));
     let count = loaded.checks.len().max(1) as u32;
@@ -325,14 +400,16 @@ fn spawn_config_tasks(shared: &Arc<Shared>, tx: &mpsc::Sender<Report>) -> Vec<Jo
                 let Ok(_permit) = permits.acquire().await else { return };
                 let drift_ms = due.elapsed().as_secs_f64() * 1000.0;
                 let outcome = prober.run(&check).await;
-                if tx.send(Report { outcome, drift_ms }).await.is_err() {
+                if tx.send(Report { outcome, drift_ms, job: None }).await.is_err() {
                     return;
                 }
             }
         }));
     }
+    let now_ms = shared.options.clock.now_ms();
     for (what, cron) in loaded.schedules.clone() {
-        tasks.push(tokio::spawn(run_schedule(Arc::clone(shared), what, cron, tx.clone())));
+        let first = next_due(&cron, now_ms);
+        tasks.push(tokio::spawn(run_schedule(Arc::clone(shared), what, cron, first, tx.clone())));
     }
     if let Some((url, every)) = loaded.heartbeat.clone() {
         tasks.push(tokio::spawn(heartbeat(url, every)));
@@ -340,7 +417,8 @@ fn spawn_config_tasks(shared: &Arc<Shared>, tx: &mpsc::Sender<Report>) -> Vec<Jo
     tasks
 }
 
-/// Folds outcomes into check states, raises alerts, and flushes history about once a second.
+/// Folds outcomes into check states, raises alerts, and flushes history about once a second. A result
+/// shows on the status page (and counts in `runs`) once the alert it raised is saved.
 async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Report>) {
     let mut pending: Vec<(String, i64, bool, i64)> = Vec::new();
     let mut dirty: BTreeMap<String, CheckState> = BTreeMap::new();
@@ -350,11 +428,12 @@ async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Report>) {
     loop {
         tokio::select! {
             report = rx.recv() => {
-                let Some(Report { outcome, drift_ms }) = report else { break };
+                let Some(Report { outcome, drift_ms, job }) = report else { break };
                 let loaded = shared.current();
                 if muted.0.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-                    let now = chrono::Local::now();
-                    muted = (Some(Instant::now()), loaded.maintenance.iter().any(|(c, d)| c.window_open(now, *d)));
+                    let open = Cron::local(shared.options.clock.now_ms())
+                        .is_some_and(|now| loaded.maintenance.iter().any(|(c, d)| c.window_open(now, *d)));
+                    muted = (Some(Instant::now()), open);
                 }
                 let now_ms = probe::now_ms();
                 let rule = loaded.rules.get(&outcome.check).cloned().unwrap_or_else(job_rule);
@@ -374,23 +453,23 @@ async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Report>) {
                     // (serialising every outcome cost more than the probe itself at 100 checks/s).
                     state.last_result = (!outcome.passed()).then(|| outcome.failure_summary());
                     let state_for_alert = if action == Action::Resolve { before } else { state.clone() };
-                    let snapshot = state.clone();
-                    view.drift.push_back((Instant::now(), drift_ms));
-                    while view.drift.front().is_some_and(|(t, _)| t.elapsed() > Duration::from_secs(60)) {
-                        view.drift.pop_front();
-                    }
-                    view.runs += 1;
-                    view.latest.insert(outcome.check.clone(), outcome.clone());
-                    dirty.insert(snapshot.check_id.clone(), snapshot);
+                    dirty.insert(state.check_id.clone(), state.clone());
                     (action, state_for_alert)
                 };
                 pending.push((outcome.check.clone(), outcome.started_ms, outcome.passed(), outcome.duration_ms as i64));
                 if action != Action::None {
                     // The state that says "alerted" and the alert are saved in one transaction.
-                    let alert = prepare_alert(&loaded, &outcome, &state, action, &rule, now_ms);
+                    let alert = prepare_alert(&loaded, &outcome, job.as_ref(), &state, action, &rule, now_ms);
                     flush_results(&shared, &mut pending, &mut dirty, Some(&alert));
                     shared.outbox_wake.notify_one();
                 }
+                let mut view = shared.view();
+                view.drift.push_back((Instant::now(), drift_ms));
+                while view.drift.front().is_some_and(|(t, _)| t.elapsed() > Duration::from_secs(60)) {
+                    view.drift.pop_front();
+                }
+                view.runs += 1;
+                view.latest.insert(outcome.check.clone(), outcome);
             }
             _ = flush.tick() => flush_results(&shared, &mut pending, &mut dirty, None),
         }
@@ -452,6 +531,7 @@ fn job_rule() -> Rule {
 fn prepare_alert(
     loaded: &Loaded,
     outcome: &Outcome,
+    job: Option<&JobOutcome>,
     state: &CheckState,
     action: Action,
     rule: &Rule,
@@ -467,6 +547,7 @@ fn prepare_alert(
         summary: outcome.failure_summary(),
         failed_conditions: outcome.conditions.iter().filter(|c| !c.ok).cloned().collect(),
         diagnostics: outcome.diagnostics.clone(),
+        failed_sources: job.map(|j| j.failures.clone()).unwrap_or_default(),
         time_ms: now_ms,
         failing_since_ms: state.failing_since_ms,
         last_success_ms: state.last_ok_ms,
@@ -550,60 +631,84 @@ async fn deliver_outbox(shared: Arc<Shared>, mut stop: tokio::sync::watch::Recei
     }
 }
 
-/// Runs `tug backup` / `tug drill` at their cron times; a failed run alerts like a failed check.
-async fn run_schedule(shared: Arc<Shared>, what: String, cron: Cron, tx: mpsc::Sender<Report>) {
+/// The first cron time after `now_ms`, in Unix milliseconds.
+fn next_due(cron: &Cron, now_ms: i64) -> Option<i64> {
+    cron.next_after(Cron::local(now_ms)?).map(|t| t.timestamp_millis())
+}
+
+/// Runs `backup` / `drill` at their cron times on the daemon's clock; a failed run alerts like a failed
+/// check. `first` is the first cron time, computed when the schedule was set up.
+async fn run_schedule(shared: Arc<Shared>, what: String, cron: Cron, first: Option<i64>, tx: mpsc::Sender<Report>) {
+    let clock = Arc::clone(&shared.options.clock);
+    let mut due = first;
     loop {
-        let now = chrono::Local::now();
-        let Some(next) = cron.next_after(now) else {
+        let Some(due_ms) = due else {
             tracing::warn!(%what, %cron, "schedule never fires");
             return;
         };
-        let wait = (next - now).to_std().unwrap_or_default();
-        tracing::info!(%what, next = %next.format("%Y-%m-%d %H:%M %Z"), "scheduled");
-        tokio::time::sleep(wait).await;
-        let started_ms = probe::now_ms();
-        let start = Instant::now();
-        let options = &shared.options;
-        let mut command =
-            tokio::process::Command::new(options.job_command.first().cloned().unwrap_or_else(|| "tug".into()));
-        command
-            .args(options.job_command.iter().skip(1))
-            .arg(&what)
-            .arg("--dir")
-            .arg(&options.dir)
-            .arg("--state")
-            .arg(&options.state);
-        let result = command.kill_on_drop(true).output().await;
-        let (passed, error) = match result {
-            Ok(out) if out.status.success() => (true, None),
-            Ok(out) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let stdout = String::from_utf8_lossy(&out.stdout);
-                let tail: Vec<&str> = stderr.lines().chain(stdout.lines()).filter(|l| !l.trim().is_empty()).collect();
-                let tail = tail[tail.len().saturating_sub(5)..].join(" | ");
-                (false, Some(format!("tug {what} exited with {}: {tail}", out.status.code().unwrap_or(-1))))
-            }
-            Err(e) => (false, Some(format!("cannot run tug {what}: {e}"))),
-        };
-        tracing::info!(%what, passed, "scheduled run finished");
-        let outcome = Outcome {
-            check: format!("schedule/{what}"),
-            suite: "schedule".into(),
-            name: what.clone(),
-            kind: "job",
-            target: format!("tug {what}"),
-            status: if passed { Status::Pass } else { Status::Fail },
-            started_ms,
-            duration_ms: start.elapsed().as_secs_f64() * 1000.0,
-            conditions: vec![],
-            error,
-            diagnostics: vec![],
-            values: BTreeMap::new(),
-        };
-        if tx.send(Report { outcome, drift_ms: 0.0 }).await.is_err() {
-            return;
+        if let Some(at) = Cron::local(due_ms) {
+            tracing::info!(%what, next = %at.format("%Y-%m-%d %H:%M %Z"), "scheduled");
         }
+        // Sleep towards the cron time, looking at the clock again at least once a second.
+        loop {
+            let left = due_ms - clock.now_ms();
+            if left <= 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(left as u64).min(CLOCK_RECHECK)).await;
+        }
+        if shared.running().insert(what.clone()) {
+            // On a task of its own, so that a reload (which replaces this schedule) does not lose the run.
+            let run = tokio::spawn(run_job(Arc::clone(&shared), what.clone(), tx.clone()));
+            let _ = run.await;
+        } else {
+            tracing::warn!(%what, "the previous run is still going: this run is skipped");
+        }
+        due = next_due(&cron, clock.now_ms().max(due_ms));
     }
+}
+
+/// One run of a scheduled job through the injected runner, on a blocking thread.
+async fn run_job(shared: Arc<Shared>, what: String, tx: mpsc::Sender<Report>) {
+    let started_ms = probe::now_ms();
+    let start = Instant::now();
+    tracing::info!(%what, "scheduled run started");
+    let runner = Arc::clone(&shared.options.jobs);
+    let (options, cancel, name) = (shared.options.clone(), shared.jobs_cancel.clone(), what.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let job = Job {
+            name: &name,
+            dir: &options.dir,
+            environment: options.environment.as_deref(),
+            state: &options.state,
+            cancel: &cancel,
+        };
+        runner.run(&job)
+    })
+    .await;
+    shared.running().remove(&what);
+    let job = result.unwrap_or_else(|e| JobOutcome::failed(format!("{what}: the run panicked: {e}"), vec![]));
+    if shared.jobs_cancel.is_cancelled() {
+        // Stopped by the shutdown: nothing to alert about.
+        tracing::info!(%what, summary = %job.line(), "scheduled run stopped by the shutdown");
+        return;
+    }
+    tracing::info!(%what, passed = job.ok, summary = %job.line(), "scheduled run finished");
+    let outcome = Outcome {
+        check: format!("schedule/{what}"),
+        suite: "schedule".into(),
+        name: what.clone(),
+        kind: "job",
+        target: format!("tug {what}"),
+        status: if job.ok { Status::Pass } else { Status::Fail },
+        started_ms,
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        conditions: vec![],
+        error: (!job.ok).then(|| job.line()),
+        diagnostics: vec![],
+        values: BTreeMap::new(),
+    };
+    let _ = tx.send(Report { outcome, drift_ms: 0.0, job: Some(job) }).await;
 }
 
 /// Pings the dead man's switch while the daemon runs; missing pings tell an outside service it stopped.

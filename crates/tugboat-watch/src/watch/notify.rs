@@ -12,11 +12,12 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use tugboat::secret::Secret;
-use tugboat::stack::checks::{provider_names, SmtpConfig, WebhookConfig};
+use tugboat::stack::probes::{provider_names, SmtpConfig, WebhookConfig};
 use tugboat::stack::{ConfigError, Stack};
 
 use crate::probe::condition::format_ms;
 use crate::probe::ConditionResult;
+use crate::watch::jobs::SourceFailure;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -36,6 +37,9 @@ pub struct AlertMessage {
     pub failed_conditions: Vec<ConditionResult>,
     #[serde(default)]
     pub diagnostics: Vec<String>,
+    /// A scheduled job's failed sources, each with why it failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_sources: Vec<SourceFailure>,
     pub time_ms: i64,
     /// When the current failures began.
     pub failing_since_ms: Option<i64>,
@@ -76,6 +80,12 @@ impl AlertMessage {
                 "Last success:  {}\n",
                 self.last_success_ms.map(when).unwrap_or_else(|| "never seen passing by this watcher".into())
             ));
+            if !self.failed_sources.is_empty() {
+                t.push_str("\nFailed sources:\n");
+                for f in &self.failed_sources {
+                    t.push_str(&format!("  - {}: {}\n", f.source, f.reason.trim()));
+                }
+            }
             if !self.diagnostics.is_empty() {
                 t.push_str("\nDiagnostics:\n");
                 for d in &self.diagnostics {
@@ -323,6 +333,7 @@ mod tests {
             summary: "[STATUS] == 200 (observed 503)".into(),
             failed_conditions: vec![],
             diagnostics: vec!["top containers by memory: ollama 5120.0 MiB".into()],
+            failed_sources: vec![],
             time_ms: 1_790_000_000_000,
             failing_since_ms: Some(1_790_000_000_000 - 20_000),
             last_success_ms: Some(1_790_000_000_000 - 30_000),

@@ -99,9 +99,9 @@ fn rows(shared: &Shared) -> Vec<Row> {
 }
 
 async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
-    let (stack, drift, runs) = {
+    let (stack, drift, runs, reloads) = {
         let view = shared.view.read().unwrap_or_else(|e| e.into_inner());
-        (view.stack.clone(), view.drift_summary(), view.runs)
+        (view.stack.clone(), view.drift_summary(), view.runs, view.reloads.clone())
     };
     let checks: Vec<_> = rows(&shared)
         .into_iter()
@@ -116,6 +116,7 @@ async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
         "checks": checks,
         "alerts": alerts,
         "runs": runs,
+        "reloads": reloads,
         "schedule_drift_ms": {"p50": drift.0, "p99": drift.1, "max": drift.2},
     }))
     .into_response()
@@ -145,13 +146,23 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             let _ = writeln!(m, "{name}{{{l}}} {v}");
         }
     };
+    // A check that does not apply here (no GPU) has no `up` sample: it neither passed nor failed.
     family(
         "tugboat_check_up",
-        "1 when the check's last run passed (or is not applicable), 0 when it failed.",
+        "1 when the check's last run passed, 0 when it failed; absent until it runs and while it is not applicable.",
+        "gauge",
+        rows.iter()
+            .filter(|r| matches!(r.status, Some(Status::Pass | Status::Fail)))
+            .map(|r| (labels(r), (r.status == Some(Status::Pass)) as u8 as f64))
+            .collect(),
+    );
+    family(
+        "tugboat_check_applicable",
+        "0 when the check's last run found nothing to check on this host (a GPU check without a GPU), else 1.",
         "gauge",
         rows.iter()
             .filter(|r| r.status.is_some())
-            .map(|r| (labels(r), (r.status != Some(Status::Fail)) as u8 as f64))
+            .map(|r| (labels(r), (r.status != Some(Status::NotApplicable)) as u8 as f64))
             .collect(),
     );
     family(

@@ -94,8 +94,13 @@ pub struct Copied {
     pub duration_ms: u64,
 }
 
-/// Streams the dump into the restore. `progress` gets the bytes copied so far.
-pub fn copy(source: &Endpoint, target: &Endpoint, progress: &dyn Fn(u64)) -> Result<Copied, DbError> {
+/// Streams the dump into the restore. `progress` gets the bytes copied so far; an error from it (a
+/// cancellation) stops the copy there.
+pub fn copy(
+    source: &Endpoint,
+    target: &Endpoint,
+    progress: &dyn Fn(u64) -> std::io::Result<()>,
+) -> Result<Copied, DbError> {
     let started = Instant::now();
     let mut dump_cmd = dump_command(source, &[])?;
     let dump_line = describe(&dump_cmd);
@@ -114,7 +119,7 @@ pub fn copy(source: &Endpoint, target: &Endpoint, progress: &dyn Fn(u64)) -> Res
             };
             to.write_all(&buf[..n])?;
             bytes += n as u64;
-            progress(bytes);
+            progress(bytes)?;
         }
     });
     if restored.is_err() {

@@ -114,7 +114,8 @@ pub fn plan_rehearsal(source: &Endpoint) -> Result<Plan, MigrateError> {
         target_tables: 0,
         replace: false,
         dump_command: describe(&dump),
-        restore_command: describe(&restore),
+        // The port is the scratch server's, chosen when it starts.
+        restore_command: describe(&restore).replace("--port=0", "--port=<scratch>"),
         warnings: unreadable_routines(source)?.into_iter().collect(),
     })
 }

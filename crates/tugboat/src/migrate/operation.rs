@@ -145,9 +145,12 @@ impl Operation for Migrate<'_> {
                 clear_target(&target)?;
             }
             ctx.cancel.check()?;
-            let progress = ctx.progress;
+            let (progress, cancel) = (ctx.progress, &ctx.cancel);
             progress.started("dump -> restore", 0, 1);
-            let copied = copy(source, &target, &|n| progress.bytes("dump -> restore", n));
+            let copied = copy(source, &target, &|n| {
+                progress.bytes("dump -> restore", n);
+                cancel.check().map_err(std::io::Error::other)
+            });
             progress.finished("dump -> restore", copied.is_ok());
             Ok(copied?)
         })();

@@ -34,7 +34,7 @@ fn mariadb_round_trip_with_routines_triggers_and_views() {
     let plan = plan(&src, &dst, false).unwrap();
     assert_eq!(plan.target_tables, 0);
     assert!(plan.dump_command.contains("--single-transaction") && plan.dump_command.contains("--routines"));
-    let copied = copy(&src, &dst, &|_| {}).unwrap();
+    let copied = copy(&src, &dst, &|_| Ok(())).unwrap();
     assert!(copied.bytes > 100_000, "{copied:?}");
     let report = compare(&src, &dst, &ParityOptions::default(), &()).unwrap();
     assert!(report.equal, "{report:#?}");
@@ -48,7 +48,7 @@ fn mariadb_round_trip_with_routines_triggers_and_views() {
     // Now the target is not empty: refused, then replaced.
     assert!(matches!(plan_err(&src, &dst), MigrateError::TargetNotEmpty(n) if n == 2));
     clear_target(&dst).unwrap();
-    copy(&src, &dst, &|_| {}).unwrap();
+    copy(&src, &dst, &|_| Ok(())).unwrap();
     assert!(compare(&src, &dst, &ParityOptions::default(), &()).unwrap().equal);
 }
 
@@ -75,7 +75,7 @@ fn failed_restore_names_the_statement_and_leaves_the_source_alone() {
     dst.password = Some(crate::secret::Secret::new("pw"));
     let before = compare(&src, &server.endpoint("app"), &ParityOptions::default(), &()).unwrap();
     assert!(before.equal);
-    match copy(&src, &dst, &|_| {}).unwrap_err() {
+    match copy(&src, &dst, &|_| Ok(())).unwrap_err() {
         DbError::Restore { stderr, statement } => {
             assert!(stderr.contains("denied"), "{stderr}");
             let statement = statement.unwrap();
@@ -104,7 +104,7 @@ fn postgres_round_trip_with_function_trigger_and_view() {
          INSERT INTO states (name, payload, changed) SELECT 's' || g, jsonb_build_object('n', g, 'tags', jsonb_build_array('a', 'b')), timestamptz '2026-03-01' FROM generate_series(1, 2000) g",
     );
     let (src, dst) = (server.endpoint("hub"), server.endpoint("copy"));
-    copy(&src, &dst, &|_| {}).unwrap();
+    copy(&src, &dst, &|_| Ok(())).unwrap();
     let report = compare(&src, &dst, &ParityOptions::default(), &()).unwrap();
     assert!(report.equal, "{report:#?}");
     run(&server, "copy", "INSERT INTO states (name) VALUES ('new')");
@@ -113,6 +113,6 @@ fn postgres_round_trip_with_function_trigger_and_view() {
     // A second copy into the now non-empty target is refused; --replace clears it.
     assert!(matches!(plan_err(&src, &dst), MigrateError::TargetNotEmpty(_)));
     clear_target(&dst).unwrap();
-    copy(&src, &dst, &|_| {}).unwrap();
+    copy(&src, &dst, &|_| Ok(())).unwrap();
     assert!(compare(&src, &dst, &ParityOptions::default(), &()).unwrap().equal);
 }

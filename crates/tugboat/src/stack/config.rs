@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::{provider_names, AlertProviderConfig, CheckConfig, WatchConfig};
 use super::error::{ConfigError, Location};
+use super::probes::{provider_names, AlertProviderConfig, CheckConfig, WatchConfig};
 use super::yaml::{self, Node, Span};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

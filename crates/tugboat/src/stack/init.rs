@@ -92,3 +92,112 @@ pub fn propose(stack: &Stack) -> InitProposal {
         variables: variables.into_iter().collect(),
     }
 }
+
+/// `tug init` as an engine operation: propose, then write `tugboat.yml` (and `.env.template` when the project
+/// has none), each atomically.
+pub struct Init<'a> {
+    /// The compose project as Compose reads it, ignoring any tugboat.yml about to be replaced.
+    pub project: &'a Stack,
+    /// Replace an existing tugboat.yml.
+    pub force: bool,
+}
+
+/// What `tug init` will write.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InitPlan {
+    /// The files to write, in order.
+    pub write: Vec<std::path::PathBuf>,
+    pub databases: Vec<serde_json::Value>,
+    pub published_ports: Vec<u32>,
+    pub force: bool,
+    #[serde(skip)]
+    config_text: String,
+    #[serde(skip)]
+    template_text: Option<String>,
+}
+
+impl std::fmt::Display for InitPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.config_text)?;
+        if let Some(t) = self.template_text.as_ref().filter(|_| self.write.len() > 1) {
+            write!(f, "\n# --- .env.template ---\n{t}\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `tug init` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InitReport {
+    pub written: Vec<std::path::PathBuf>,
+}
+
+impl crate::ops::Verdict for InitReport {
+    fn problem(&self) -> Option<String> {
+        None
+    }
+    fn audit_summary(&self) -> serde_json::Value {
+        serde_json::json!({"written": self.written})
+    }
+}
+
+impl crate::ops::Operation for Init<'_> {
+    type Plan = InitPlan;
+    type Report = InitReport;
+
+    fn command(&self) -> &'static str {
+        "init"
+    }
+
+    fn subject(&self) -> crate::ops::Subject {
+        crate::ops::Subject::of(self.project)
+    }
+
+    fn request(&self) -> serde_json::Value {
+        serde_json::json!({"dir": self.project.dir, "force": self.force})
+    }
+
+    fn plan(&self, _ctx: &mut crate::ops::Ctx) -> crate::ops::Result<InitPlan> {
+        let config = self.project.dir.join("tugboat.yml");
+        if config.exists() && !self.force {
+            return Err(crate::ops::Error::usage(format!("{} exists", config.display()))
+                .with_guidance(crate::ops::Guidance::AllowReplace));
+        }
+        let proposal = propose(self.project);
+        let template = self.project.dir.join(".env.template");
+        let mut write = vec![config];
+        if proposal.template_text.is_some() && !template.exists() {
+            write.push(template);
+        }
+        Ok(InitPlan {
+            write,
+            databases: proposal
+                .databases
+                .iter()
+                .map(|(service, kind)| serde_json::json!({"service": service, "kind": kind}))
+                .collect(),
+            published_ports: proposal.published_ports,
+            force: self.force,
+            config_text: proposal.config_text,
+            template_text: proposal.template_text,
+        })
+    }
+
+    fn run(&self, plan: &InitPlan, _ctx: &mut crate::ops::Ctx) -> crate::ops::Result<InitReport> {
+        let texts = std::iter::once(&plan.config_text).chain(plan.template_text.as_ref());
+        let mut written = Vec::new();
+        for (path, text) in plan.write.iter().zip(texts) {
+            write_atomic(path, text)
+                .map_err(|e| crate::ops::Error::cannot_act(format!("cannot write {}: {e}", path.display())))?;
+            written.push(path.clone());
+        }
+        Ok(InitReport { written })
+    }
+}
+
+/// Write to a temporary file and rename, so a failure never leaves a half-written file.
+fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -4,7 +4,6 @@
 //! compose file is parsed, interpolated and normalized, `extends` resolved, files merged in order, and
 //! per-service `env_file`s folded in. Errors point at `file:line:column` and the key path.
 
-pub mod checks;
 pub mod compose;
 pub mod config;
 pub mod diff;
@@ -15,6 +14,7 @@ pub mod init;
 pub mod interpolate;
 pub mod merge;
 pub mod normalize;
+pub mod probes;
 pub mod project;
 pub mod schema;
 pub mod yaml;

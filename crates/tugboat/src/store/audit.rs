@@ -517,20 +517,38 @@ fn verify_in(conn: &rusqlite::Connection) -> rusqlite::Result<AuditVerification>
 /// Who is acting: `user@host`.
 ///
 /// The user is `$SUDO_USER` when run through sudo (the person, not `root`), else `$USER`
-/// (`$LOGNAME`, `$USERNAME`), else `unknown`; the host is the kernel's hostname, `/etc/hostname`
-/// or `$HOSTNAME`, else `unknown`. Self-reported: it records who ran a command for honest
-/// operators, it does not authenticate them.
+/// (`$LOGNAME`, `$USERNAME`), else — as under a service manager, which sets none of them — the name
+/// of the process's uid in `/etc/passwd`, else `uid<N>`; the host is the kernel's hostname,
+/// `/etc/hostname` or `$HOSTNAME`, else `unknown`. Self-reported: it records who ran a command for
+/// honest operators, it does not authenticate them.
 pub fn current_actor() -> String {
     let env = |name: &str| std::env::var(name).ok();
     let file = |path: &str| std::fs::read_to_string(path).ok();
-    actor_from(env, file)
+    actor_from(env, file, process_uid())
 }
 
-fn actor_from(env: impl Fn(&str) -> Option<String>, file: impl Fn(&str) -> Option<String>) -> String {
+/// The process's (effective) uid: the owner of `/proc/self`.
+#[cfg(unix)]
+fn process_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+#[cfg(not(unix))]
+fn process_uid() -> Option<u32> {
+    None
+}
+
+fn actor_from(env: impl Fn(&str) -> Option<String>, file: impl Fn(&str) -> Option<String>, uid: Option<u32>) -> String {
     let non_empty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let user = ["SUDO_USER", "USER", "LOGNAME", "USERNAME"]
         .into_iter()
         .find_map(|name| non_empty(env(name)))
+        .or_else(|| {
+            let uid = uid?;
+            let named = file("/etc/passwd").and_then(|passwd| user_of_uid(&passwd, uid));
+            Some(named.unwrap_or_else(|| format!("uid{uid}")))
+        })
         .unwrap_or_else(|| "unknown".to_string());
     let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .into_iter()
@@ -538,6 +556,16 @@ fn actor_from(env: impl Fn(&str) -> Option<String>, file: impl Fn(&str) -> Optio
         .or_else(|| non_empty(env("HOSTNAME")))
         .unwrap_or_else(|| "unknown".to_string());
     format!("{user}@{host}")
+}
+
+/// The name of `uid` in passwd(5) text (`name:password:uid:gid:gecos:home:shell`), the first that has it.
+fn user_of_uid(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?.trim();
+        let line_uid = fields.nth(1)?.trim().parse::<u32>().ok()?;
+        (line_uid == uid && !name.is_empty() && !name.starts_with('#')).then(|| name.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -985,12 +1013,40 @@ mod tests {
         };
         let host = |path: &str| (path == "/etc/hostname").then(|| "nas01\n".to_string());
         let none = |_: &str| None;
-        assert_eq!(actor_from(env(&[("SUDO_USER", "alice"), ("USER", "root")]), host), "alice@nas01");
-        assert_eq!(actor_from(env(&[("SUDO_USER", ""), ("USER", "bob")]), host), "bob@nas01");
-        assert_eq!(actor_from(env(&[("HOSTNAME", "box")]), none), "unknown@box");
-        assert_eq!(actor_from(env(&[]), none), "unknown@unknown");
+        assert_eq!(actor_from(env(&[("SUDO_USER", "alice"), ("USER", "root")]), host, Some(0)), "alice@nas01");
+        assert_eq!(actor_from(env(&[("SUDO_USER", ""), ("USER", "bob")]), host, Some(0)), "bob@nas01");
+        assert_eq!(actor_from(env(&[("HOSTNAME", "box")]), none, None), "unknown@box");
+        assert_eq!(actor_from(env(&[]), none, None), "unknown@unknown");
         let actual = current_actor();
         assert!(actual.contains('@') && !actual.ends_with('@'), "{actual}");
+    }
+
+    #[test]
+    fn actor_without_user_variables_is_the_uids_name() {
+        // As root under a service manager: no SUDO_USER, USER, LOGNAME or USERNAME.
+        let env = |name: &str| (name == "HOSTNAME").then(|| "nas01".to_string());
+        let passwd = "# local users\nroot:x:0:0:root:/root:/bin/bash\n\
+                      daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+                      broken line\n\
+                      backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n";
+        let files = |path: &str| (path == "/etc/passwd").then(|| passwd.to_string());
+        assert_eq!(actor_from(env, files, Some(0)), "root@nas01");
+        assert_eq!(actor_from(env, files, Some(34)), "backup@nas01");
+        // A uid passwd does not name (a container's arbitrary uid), or no passwd at all.
+        assert_eq!(actor_from(env, files, Some(1000650000)), "uid1000650000@nas01");
+        assert_eq!(actor_from(env, |_: &str| None, Some(1000)), "uid1000@nas01");
+        // A set variable still wins.
+        let env_user = |name: &str| (name == "LOGNAME").then(|| "carol".to_string());
+        assert_eq!(actor_from(env_user, files, Some(0)), "carol@unknown");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_has_a_uid() {
+        let uid = process_uid();
+        assert!(uid.is_some());
+        let user = actor_from(|_: &str| None, |path: &str| std::fs::read_to_string(path).ok(), uid);
+        assert!(!user.starts_with("unknown@"), "{user}");
     }
 
     proptest::proptest! {

@@ -5,49 +5,21 @@
 //! there. Redaction therefore errs on the side of masking: a harmless value hidden by mistake
 //! costs a little detail, a password kept by mistake cannot be taken back.
 //!
-//! Rules, applied recursively through objects and arrays:
-//! - The value of an object key is replaced by `"***"` when the key's lowercase name contains
-//!   `password`, `passwd`, `secret`, `token`, `apikey`, `credential` or `auth` (which also covers
-//!   `authorization`, `oauth` — and `author`, accepted as a false positive).
-//! - `key` is judged by words (split at `_`, `-`, `.`, spaces and camelCase), because
-//!   parameters such as `key_columns` (parity) name key *metadata*, not keys: a word `key`/`keys`
-//!   or ending in `key` (`apikey`, `sshkey`) masks the value unless the next word is one of
-//!   `count`, `column(s)`, `cols`, `name(s)`, `id(s)`, `type`, `fingerprint`, `len`, `length`,
-//!   `size`. So `api_key`, `apiKey`, `private_key`, `ssh_keys`, `x-api-key` and `key` are
-//!   masked; `key_count`, `primary_key_columns`, `access_key_id`, `keep`, `keyboard` are not.
+//! Rules, applied recursively through objects and arrays, from the one secret policy (`crate::secret`,
+//! also used by `tug config` and every message that shows a URL):
+//! - The value of an object key that [`is_secret_name`](crate::secret::is_secret_name) judges secret
+//!   becomes `"***"` (`password`, `apiKey`, `basic_auth`, `accessToken`; not `key_count`, `keep`,
+//!   `access_key_id`).
 //! - `null` and booleans under such keys are kept (they cannot hold a secret, and `auth: false`
 //!   is worth seeing); anything else, including objects and arrays, becomes `"***"`.
-//! - In every string, the password of a URL's userinfo is masked:
-//!   `mysql://u:pw@host` → `mysql://u:***@host`. A user without a password (`ssh://git@host`) is
-//!   kept. The userinfo runs from `://` to the last `@` before whitespace or a quote, so
-//!   passwords containing `/`, `#` or `@` are masked whole.
+//! - In every string, the password of a URL's userinfo is masked
+//!   ([`mask_urls`](crate::secret::mask_urls)): `mysql://u:pw@host` → `mysql://u:***@host`.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
-/// The replacement for a secret value.
-const MASK: &str = "***";
-
-/// Substrings of a lowercase key that mark its value as secret.
-const SECRET_SUBSTRINGS: &[&str] = &["password", "passwd", "secret", "token", "apikey", "credential", "auth"];
-
-/// Words that, following a `key` word, say the value is metadata about keys.
-const KEY_METADATA_WORDS: &[&str] = &[
-    "count",
-    "column",
-    "columns",
-    "cols",
-    "name",
-    "names",
-    "id",
-    "ids",
-    "type",
-    "fingerprint",
-    "len",
-    "length",
-    "size",
-];
+use crate::secret::{is_secret_name as is_secret_key, mask_urls as mask_url_passwords, MASK};
 
 /// Masks secrets in command parameters; see the module documentation for the rules.
 ///
@@ -75,90 +47,6 @@ fn mask(v: Value) -> Value {
     match v {
         Value::Null | Value::Bool(_) => v,
         _ => Value::String(MASK.to_string()),
-    }
-}
-
-/// Whether the value under object key `key` is to be masked.
-fn is_secret_key(key: &str) -> bool {
-    let lower = key.to_lowercase();
-    if SECRET_SUBSTRINGS.iter().any(|s| lower.contains(s)) {
-        return true;
-    }
-    if !lower.contains("key") {
-        return false;
-    }
-    let words = split_words(key);
-    words.iter().enumerate().any(|(i, word)| {
-        let is_key_word = word.ends_with("key") || word == "keys" || word.ends_with("keys");
-        let qualified = words.get(i + 1).is_some_and(|next| KEY_METADATA_WORDS.contains(&next.as_str()));
-        is_key_word && !qualified
-    })
-}
-
-/// Splits an identifier into lowercase words at non-alphanumerics and camelCase boundaries
-/// (`apiKey` → `api`, `key`; `APIKey` → `api`, `key`; `ssh_keys` → `ssh`, `keys`).
-fn split_words(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut words = Vec::new();
-    let mut current = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
-            }
-            continue;
-        }
-        if c.is_uppercase() && !current.is_empty() {
-            let prev = i.checked_sub(1).and_then(|p| chars.get(p));
-            let next_is_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let boundary = match prev {
-                Some(p) if p.is_lowercase() || p.is_numeric() => true,
-                Some(p) if p.is_uppercase() => next_is_lower,
-                _ => false,
-            };
-            if boundary {
-                words.push(std::mem::take(&mut current));
-            }
-        }
-        current.extend(c.to_lowercase());
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    words
-}
-
-/// Masks `user:password@` in every `scheme://` occurrence of `s`.
-fn mask_url_passwords(s: &str) -> Cow<'_, str> {
-    if !s.contains("://") {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut changed = false;
-    let mut rest = s;
-    while let Some(pos) = rest.find("://") {
-        let (before, after) = rest.split_at(pos + 3);
-        out.push_str(before);
-        // The URL token ends at whitespace or a quoting character.
-        let end =
-            after.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')).unwrap_or(after.len());
-        let (token, tail) = after.split_at(end);
-        match (token.find(':'), token.rfind('@')) {
-            (Some(colon), Some(at)) if colon < at && &token[colon + 1..at] != MASK => {
-                out.push_str(&token[..=colon]);
-                out.push_str(MASK);
-                out.push_str(&token[at..]);
-                changed = true;
-            }
-            _ => out.push_str(token),
-        }
-        rest = tail;
-    }
-    out.push_str(rest);
-    if changed {
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(s)
     }
 }
 
@@ -259,16 +147,6 @@ mod tests {
         for v in [json!(null), json!(true), json!(1.5), json!("text"), json!([])] {
             assert_eq!(redact_params(v.clone()), v);
         }
-    }
-
-    #[test]
-    fn split_words_handles_common_styles() {
-        assert_eq!(split_words("apiKey"), ["api", "key"]);
-        assert_eq!(split_words("APIKey"), ["api", "key"]);
-        assert_eq!(split_words("ssh_keys"), ["ssh", "keys"]);
-        assert_eq!(split_words("x-api-key"), ["x", "api", "key"]);
-        assert_eq!(split_words("key2Name"), ["key2", "name"]);
-        assert_eq!(split_words("KEY"), ["key"]);
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {

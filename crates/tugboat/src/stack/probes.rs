@@ -207,7 +207,8 @@ pub struct MaintenanceWindow {
     pub duration: HumanDuration,
 }
 
-/// A duration written as `500ms`, `10s`, `5m`, `2h`, `7d` (or a bare number of seconds).
+/// A duration written as `500ms`, `10s`, `5m`, `2h`, `7d`, `2w` (or a bare number of seconds): the one
+/// duration syntax of tugboat.yml and of the command line (`tug audit log --since 7d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
@@ -223,12 +224,10 @@ impl HumanDuration {
             "m" => n * 60.0,
             "h" => n * 3600.0,
             "d" => n * 86400.0,
-            other => return Err(format!("unknown duration unit `{other}` in `{text}`: use ms, s, m, h or d")),
+            "w" => n * 7.0 * 86400.0,
+            other => return Err(format!("unknown duration unit `{other}` in `{text}`: use ms, s, m, h, d or w")),
         };
-        if !seconds.is_finite() || seconds < 0.0 {
-            return Err(format!("`{text}` is not a duration"));
-        }
-        Ok(HumanDuration(Duration::from_secs_f64(seconds)))
+        Duration::try_from_secs_f64(seconds).map(HumanDuration).map_err(|_| format!("`{text}` is not a duration"))
     }
 }
 
