@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod backup;
 pub mod check;
+pub mod diff_env;
 pub mod drill;
 pub mod error;
 pub mod init;
