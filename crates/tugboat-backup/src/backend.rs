@@ -9,36 +9,14 @@
 //! It also counts the packs read while `check` reads pack data (for [`crate::repo::CheckReport::packs_read`]).
 
 use std::collections::HashSet;
-use std::io::{self, Write};
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustic_core::{BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend};
 
-/// Writes `data` to `path` atomically: temp file beside it, fsync, rename, fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp =
-        dir.join(format!("{name}-tmp-tugboat-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+pub(crate) use tugboat::fs::write_atomic;
 
 /// Per-operation switches shared between the backend and the operation.
 #[derive(Debug, Default)]

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod db;
+pub mod fs;
 pub mod migrate;
 pub mod ops;
 pub mod parity;

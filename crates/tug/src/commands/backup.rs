@@ -1,6 +1,5 @@
 //! `tug backup [SOURCE…]`, `tug backup init|snapshots|forget|check`: request → plan → (dry run: print | run) → render.
 
-use tugboat::ops::Executed;
 use tugboat_backup::repo::ReadData;
 use tugboat_backup::{open_repo, Backup, Forget, InitRepo};
 
@@ -21,29 +20,19 @@ pub fn run(g: &Global, args: &BackupArgs) -> anyhow::Result<Exit> {
 fn init(g: &Global, args: &RepoInitArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let request = InitRepo { stack: &stack };
-    match super::operate(&args.dir, g, &request, args.dry_run, &())? {
-        Executed::Planned(plan) => super::print_plan(g, &plan)?,
-        Executed::Ran(_, report) => render::backup::print_init(g, &report)?,
-    }
-    Ok(Exit::Ok)
+    super::run_operation(&args.dir, g, &request, args.dry_run, |_, report| {
+        render::backup::print_init(g, report)?;
+        Ok(Exit::Ok)
+    })
 }
 
 fn backup(g: &Global, args: &BackupArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let request = Backup::new(&stack, &args.sources);
-    let progress = render::progress::Bars::new(!g.json);
-    let executed = super::operate(&args.dir, g, &request, args.dry_run, &progress);
-    progress.finish();
-    match executed? {
-        Executed::Planned(plan) => {
-            super::print_plan(g, &plan)?;
-            Ok(Exit::Ok)
-        }
-        Executed::Ran(_, report) => {
-            render::backup::print_run(g, &report)?;
-            Ok(if report.ok { Exit::Ok } else { Exit::Problem })
-        }
-    }
+    super::run_operation(&args.dir, g, &request, args.dry_run, |_, report| {
+        render::backup::print_run(g, report)?;
+        Ok(if report.ok { Exit::Ok } else { Exit::Problem })
+    })
 }
 
 fn snapshots(g: &Global, args: &SnapshotsArgs) -> anyhow::Result<Exit> {
@@ -61,11 +50,10 @@ fn snapshots(g: &Global, args: &SnapshotsArgs) -> anyhow::Result<Exit> {
 fn forget(g: &Global, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let request = Forget { stack: &stack, prune: args.prune };
-    match super::operate(&args.dir, g, &request, args.dry_run, &())? {
-        Executed::Planned(plan) => super::print_plan(g, &plan)?,
-        Executed::Ran(_, report) => render::backup::print_forget(g, &report)?,
-    }
-    Ok(Exit::Ok)
+    super::run_operation(&args.dir, g, &request, args.dry_run, |_, report| {
+        render::backup::print_forget(g, report)?;
+        Ok(Exit::Ok)
+    })
 }
 
 fn check(g: &Global, args: &CheckRepoArgs) -> anyhow::Result<Exit> {

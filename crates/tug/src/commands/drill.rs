@@ -1,7 +1,6 @@
 //! `tug drill [SOURCE…] [--deep] [--snapshot ID]`: request → plan → (dry run: print | run: restore, prove,
 //! time) → render.
 
-use tugboat::ops::Executed;
 use tugboat_backup::Drill;
 
 use crate::cli::{DrillArgs, Global};
@@ -11,17 +10,8 @@ use crate::render;
 pub fn run(g: &Global, args: &DrillArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let request = Drill { deep: args.deep, snapshot: args.snapshot.clone(), ..Drill::new(&stack, &args.sources) };
-    let progress = render::progress::Bars::new(!g.json);
-    let executed = super::operate(&args.dir, g, &request, args.dry_run, &progress);
-    progress.finish();
-    match executed? {
-        Executed::Planned(plan) => {
-            super::print_plan(g, &plan)?;
-            Ok(Exit::Ok)
-        }
-        Executed::Ran(_, report) => {
-            render::drill::print(g, &report)?;
-            Ok(if report.ok { Exit::Ok } else { Exit::Problem })
-        }
-    }
+    super::run_operation(&args.dir, g, &request, args.dry_run, |_, report| {
+        render::drill::print(g, report)?;
+        Ok(if report.ok { Exit::Ok } else { Exit::Problem })
+    })
 }

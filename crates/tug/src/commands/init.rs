@@ -1,6 +1,5 @@
 //! `tug init [DIR]`: propose a tugboat.yml (and an env template) for an existing compose project.
 
-use tugboat::ops::Executed;
 use tugboat::stack::init::Init;
 use tugboat::stack::{self, LoadOptions};
 use tugboat::store::Store;
@@ -20,9 +19,8 @@ pub fn run(g: &Global, args: &InitArgs) -> anyhow::Result<Exit> {
         true => Store::open_in_memory()?,
         false => super::open_store(&args.dir, g)?,
     };
-    match super::operate_in(&mut store, &request, args.dry_run, &())? {
-        Executed::Planned(plan) => super::print_plan(g, &plan)?,
-        Executed::Ran(plan, report) => crate::render::init::print(g, &args.dir, &plan, &report)?,
-    }
-    Ok(Exit::Ok)
+    super::run_operation_in(&mut store, g, &request, args.dry_run, |plan, report| {
+        crate::render::init::print(g, &args.dir, plan, report)?;
+        Ok(Exit::Ok)
+    })
 }

@@ -1,7 +1,6 @@
 //! `tug migrate SOURCE TARGET`: request → plan → (dry run: print | run: copy, parity) → render.
 
 use tugboat::migrate::Migrate;
-use tugboat::ops::Executed;
 
 use super::parity as shared;
 use crate::cli::{Global, MigrateArgs};
@@ -17,23 +16,14 @@ pub fn run(g: &Global, args: &MigrateArgs) -> anyhow::Result<Exit> {
         replace: args.replace,
         parity: shared::options(&args.compare),
     };
-    let progress = render::progress::Bars::new(!g.json);
-    let executed = super::operate(&args.compare.dir, g, &request, args.dry_run, &progress);
-    progress.finish();
-    match executed? {
-        Executed::Planned(plan) => {
-            super::print_plan(g, &plan)?;
-            Ok(Exit::Ok)
-        }
-        Executed::Ran(plan, report) => {
-            render::migrate::print(g, &plan, &report)?;
-            Ok(if report.parity_errored() {
-                Exit::CannotAct
-            } else if report.parity.equal {
-                Exit::Ok
-            } else {
-                Exit::Problem
-            })
-        }
-    }
+    super::run_operation(&args.compare.dir, g, &request, args.dry_run, |plan, report| {
+        render::migrate::print(g, plan, report)?;
+        Ok(if report.parity_errored() {
+            Exit::CannotAct
+        } else if report.parity.equal {
+            Exit::Ok
+        } else {
+            Exit::Problem
+        })
+    })
 }

@@ -17,7 +17,7 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tugboat::ops::{self, Ctx, Executed, Mode, Operation, Progress, SystemClock};
+use tugboat::ops::{self, Ctx, Executed, Mode, Operation, SystemClock};
 use tugboat::stack::{self, LoadOptions, Stack};
 use tugboat::store::Store;
 
@@ -71,27 +71,37 @@ pub fn state_path(dir: &Path, g: &Global) -> PathBuf {
     base.join(".tugboat").join("state.db")
 }
 
-/// Plans and runs (or, with `dry_run`, only plans) an engine operation against the stack's state database:
-/// one audit event on every path.
-pub fn operate<O: Operation>(
+/// Plans and runs an engine operation against the stack's state database (one audit event on every path),
+/// with progress on a terminal; then prints the plan of a dry run, or lets `show` render the report.
+pub fn run_operation<O: Operation>(
     dir: &Path,
     g: &Global,
     op: &O,
     dry_run: bool,
-    progress: &dyn Progress,
-) -> anyhow::Result<Executed<O::Plan, O::Report>> {
-    operate_in(&mut open_store(dir, g)?, op, dry_run, progress)
+    show: impl FnOnce(&O::Plan, &O::Report) -> anyhow::Result<Exit>,
+) -> anyhow::Result<Exit> {
+    run_operation_in(&mut open_store(dir, g)?, g, op, dry_run, show)
 }
 
-/// [`operate`] with a store of the caller's choosing.
-pub fn operate_in<O: Operation>(
+/// [`run_operation`] with a store of the caller's choosing.
+pub fn run_operation_in<O: Operation>(
     store: &mut Store,
+    g: &Global,
     op: &O,
     dry_run: bool,
-    progress: &dyn Progress,
-) -> anyhow::Result<Executed<O::Plan, O::Report>> {
-    let mut ctx = Ctx { store, progress, cancel: crate::interrupt::token(), clock: &SystemClock };
-    Ok(ops::execute(op, &mut ctx, Mode::dry_run(dry_run))?)
+    show: impl FnOnce(&O::Plan, &O::Report) -> anyhow::Result<Exit>,
+) -> anyhow::Result<Exit> {
+    let progress = crate::render::progress::Bars::new(!g.json);
+    let mut ctx = Ctx { store, progress: &progress, cancel: crate::interrupt::token(), clock: &SystemClock };
+    let executed = ops::execute(op, &mut ctx, Mode::dry_run(dry_run));
+    progress.finish();
+    match executed? {
+        Executed::Planned(plan) => {
+            print_plan(g, &plan)?;
+            Ok(Exit::Ok)
+        }
+        Executed::Ran(plan, report) => show(&plan, &report),
+    }
 }
 
 /// Prints a dry run's plan: its `Display`, or with `--json` `{"dry_run": true, "plan": …}`.

@@ -1,7 +1,6 @@
 //! `tug restore SOURCE [--snapshot ID] [--to URL|NAME|scratch|PATH] [--force]`: request → plan → (dry run:
 //! print | run) → render.
 
-use tugboat::ops::Executed;
 use tugboat_backup::Restore;
 
 use crate::cli::{Global, RestoreArgs};
@@ -17,12 +16,8 @@ pub fn run(g: &Global, args: &RestoreArgs) -> anyhow::Result<Exit> {
         to: args.to.clone(),
         force: args.force,
     };
-    let progress = render::progress::Bars::new(!g.json);
-    let executed = super::operate(&args.dir, g, &request, args.dry_run, &progress);
-    progress.finish();
-    match executed? {
-        Executed::Planned(plan) => super::print_plan(g, &plan)?,
-        Executed::Ran(_, report) => render::restore::print(g, &report)?,
-    }
-    Ok(Exit::Ok)
+    super::run_operation(&args.dir, g, &request, args.dry_run, |_, report| {
+        render::restore::print(g, report)?;
+        Ok(Exit::Ok)
+    })
 }

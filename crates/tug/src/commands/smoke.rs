@@ -1,6 +1,5 @@
 //! `tug smoke [SUITE]`: run a suite of checks once; exit 1 when any fails.
 
-use tugboat::ops::Executed;
 use tugboat_watch::smoke::Smoke;
 
 use crate::cli::{Global, SmokeArgs};
@@ -11,18 +10,12 @@ pub fn run(g: &Global, args: &SmokeArgs) -> anyhow::Result<Exit> {
     // exists (smoke runs from a machine that has no secrets, e.g. the LAN-side exposure checks).
     let stack = super::load_stack(&args.dir, g, true)?;
     let request = Smoke { stack: &stack, suite: args.suite.clone(), concurrency: args.concurrency };
-    match super::operate(&args.dir, g, &request, args.dry_run, &())? {
-        Executed::Planned(plan) => {
-            super::print_plan(g, &plan)?;
-            Ok(Exit::Ok)
+    super::run_operation(&args.dir, g, &request, args.dry_run, |_, report| {
+        if g.json {
+            super::print_json(report)?;
+        } else {
+            crate::render::smoke::print(&mut anstream::stdout(), report)?;
         }
-        Executed::Ran(_, report) => {
-            if g.json {
-                super::print_json(&report)?;
-            } else {
-                crate::render::smoke::print(&mut anstream::stdout(), &report)?;
-            }
-            Ok(if report.ok { Exit::Ok } else { Exit::Problem })
-        }
-    }
+        Ok(if report.ok { Exit::Ok } else { Exit::Problem })
+    })
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tugboat::db::scratch::ScratchServer;
 use tugboat::db::Engine;
 
-use crate::util::{wait_for, Fixture};
+use crate::util::{audit_events, one_audit_event, wait_for, Fixture};
 
 fn url(server: &ScratchServer, user: &str, db: &str) -> String {
     format!("mysql://{user}@127.0.0.1:{}/{db}", server.port())
@@ -47,30 +47,16 @@ impl Audited {
     }
 
     fn events(&self) -> Vec<Value> {
-        let log = self.tug().args(["audit", "log", "--json"]).run();
-        log.success();
-        log.json().as_array().cloned().unwrap_or_default()
+        audit_events(|| self.tug())
     }
 
-    /// Runs `args`, expects `code`, and returns the one event it added (asserting it is exactly one).
+    /// Runs a migration, expects `code`, and returns the one event it added.
     fn one_event(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> (Value, String) {
-        let before = self.events().len();
-        let mut tug = self.tug().args(args);
-        for (k, v) in env {
-            tug = tug.env(k, v);
-        }
-        let run = tug.run();
-        assert_eq!(run.code(), code, "{}", run.describe());
-        let events = self.events();
-        assert_eq!(events.len(), before + 1, "`{}` left {} events: {events:#?}", run.line, events.len() - before);
-        self.tug().args(["audit", "verify"]).run().success();
-        (events[before].clone(), run.stderr())
+        one_audit_event(|| self.tug(), "migrate", args, env, code)
     }
 }
 
-fn failed(event: &Value) -> &str {
-    event["outcome"]["failed"].as_str().unwrap_or_else(|| panic!("not failed: {event}"))
-}
+use crate::util::failed_reason as failed;
 
 #[test]
 fn migrate_leaves_one_event_on_every_path() {
@@ -145,7 +131,9 @@ fn ctrl_c_mid_migration_is_recorded_as_interrupted() {
         .unwrap();
     let a = Audited::new();
     let child = a.tug().args(["migrate", &url(&server, "root", "big"), &url(&server, "root", "copy")]).spawn();
-    wait_for("mariadb-dump to start", Duration::from_secs(120), || child.has_child("mariadb-dump"));
+    wait_for("mariadb-dump to start", Duration::from_secs(120), || {
+        child.has_child(&["mariadb-dump", "--single-transaction"])
+    });
     child.signal("INT");
     let (code, stderr) = child.wait();
     assert_eq!(code, Some(130), "{stderr}");

@@ -11,40 +11,18 @@ use tugboat::db::scratch::ScratchServer;
 use tugboat::db::Engine;
 
 use crate::backups::{mariadb_shop, snapshots, stack, REPO_PW};
-use crate::util::{wait_for, Fixture};
+use crate::util::{audit_events, one_audit_event, wait_for, Fixture};
 
 fn events(f: &Fixture) -> Vec<Value> {
-    if !f.exists(".tugboat/state.db") {
-        return Vec::new();
-    }
-    let log = f.tug().args(["audit", "log", "--json"]).run();
-    log.success();
-    log.json().as_array().cloned().unwrap_or_default()
+    audit_events(|| f.tug())
 }
 
-/// Runs `args` (with `env`), expects exit `code`, asserts it added exactly one audit event, for `command`,
-/// and that the chain verifies. Returns the event and stderr.
 #[track_caller]
 fn one_event(f: &Fixture, command: &str, args: &[&str], env: &[(&str, &str)], code: i32) -> (Value, String) {
-    let before = events(f).len();
-    let mut tug = f.tug().args(args);
-    for (k, v) in env {
-        tug = tug.env(k, v);
-    }
-    let run = tug.run();
-    assert_eq!(run.code(), code, "{}", run.describe());
-    let after = events(f);
-    assert_eq!(after.len(), before + 1, "`{}` left {} events: {after:#?}", run.line, after.len() - before);
-    let event = after[before].clone();
-    assert_eq!(event["command"], command, "{event:#}");
-    f.tug().args(["audit", "verify"]).run().success().stdout_contains("chain intact");
-    (event, run.stderr())
+    one_audit_event(|| f.tug(), command, args, env, code)
 }
 
-#[track_caller]
-fn failed(event: &Value) -> &str {
-    event["outcome"]["failed"].as_str().unwrap_or_else(|| panic!("not failed: {event:#}"))
-}
+use crate::util::failed_reason as failed;
 
 /// A directory for `PATH` with no tools in it.
 fn empty_path(f: &Fixture) -> String {
@@ -260,26 +238,6 @@ fn drill_leaves_one_event_on_every_path() {
     assert_eq!(drill_runs(&f), 4);
 }
 
-/// The pids of the children of `pid` (any of its threads) whose command line contains every one of `words`.
-fn children_with(pid: u32, words: &[&str]) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|child| {
-            // `PID (COMM) STATE PPID …`; COMM may hold spaces, so read after its closing parenthesis.
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-            ppid == Some(pid)
-        })
-        .filter(|child| {
-            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            words.iter().all(|w| cmdline.contains(w))
-        })
-        .collect()
-}
-
 #[test]
 fn ctrl_c_mid_backup_is_interrupted_and_keeps_no_snapshot() {
     let server = ScratchServer::start(Engine::Mariadb).unwrap();
@@ -307,10 +265,9 @@ fn ctrl_c_mid_backup_is_interrupted_and_keeps_no_snapshot() {
     let before = events(&f).len();
 
     let child = f.tug().arg("backup").spawn();
-    let pid = child.child.id();
     // The dump itself (not `mariadb-dump --version`), started from a worker thread of tug.
     wait_for("mariadb-dump to start", Duration::from_secs(120), || {
-        !children_with(pid, &["mariadb-dump", "--single-transaction"]).is_empty()
+        child.has_child(&["mariadb-dump", "--single-transaction"])
     });
     child.signal("INT");
     let (code, stderr) = child.wait();

@@ -110,13 +110,19 @@ impl Spawned {
         assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {} failed", self.child.id());
     }
 
-    /// Whether a process named `name` is a child of this one.
-    pub fn has_child(&self, name: &str) -> bool {
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id())).unwrap_or_default();
-        children
-            .split_whitespace()
-            .any(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == name))
+    /// Whether a child of this process (started from any of its threads) has a command line containing every
+    /// one of `words`.
+    pub fn has_child(&self, words: &[&str]) -> bool {
+        let pid = self.child.id();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+        entries.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())).any(|child| {
+            // `PID (COMM) STATE PPID …`; COMM may hold spaces, so read after its closing parenthesis.
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            ppid == Some(pid) && words.iter().all(|w| cmdline.contains(w))
+        })
     }
 
     /// Waits for the exit; returns the code (None when killed by a signal) and stderr.
@@ -124,6 +130,45 @@ impl Spawned {
         let out = self.child.wait_with_output().expect("wait for tug");
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
+}
+
+/// The audit log of the state database that `tug()` reaches (empty when there is none yet: reading never
+/// creates one).
+pub fn audit_events(tug: impl Fn() -> Tug) -> Vec<serde_json::Value> {
+    let log = tug().args(["audit", "log", "--json"]).run();
+    log.success();
+    log.json().as_array().cloned().unwrap_or_default()
+}
+
+/// Runs `args` (with `env`), expects exit `code`, asserts it added exactly one audit event, for `command`,
+/// and that the chain verifies. Returns the event and stderr.
+#[track_caller]
+pub fn one_audit_event(
+    tug: impl Fn() -> Tug,
+    command: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    code: i32,
+) -> (serde_json::Value, String) {
+    let before = audit_events(&tug).len();
+    let mut run = tug().args(args);
+    for (k, v) in env {
+        run = run.env(k, v);
+    }
+    let run = run.run();
+    assert_eq!(run.code(), code, "{}", run.describe());
+    let after = audit_events(&tug);
+    assert_eq!(after.len(), before + 1, "`{}` left {} events: {after:#?}", run.line, after.len() - before);
+    let event = after[before].clone();
+    assert_eq!(event["command"], command, "{event:#}");
+    tug().args(["audit", "verify"]).run().success().stdout_contains("chain intact");
+    (event, run.stderr())
+}
+
+/// The reason of a failed audit event.
+#[track_caller]
+pub fn failed_reason(event: &serde_json::Value) -> &str {
+    event["outcome"]["failed"].as_str().unwrap_or_else(|| panic!("not failed: {event:#}"))
 }
 
 /// Waits until `condition` holds, checking every 50 ms, for at most `deadline`; panics naming `what` after.

@@ -5,8 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -181,13 +180,14 @@ impl<W: Write> Write for Tee<'_, W> {
 
 struct Running {
     child: Child,
-    stderr: Arc<Mutex<String>>,
+    /// The thread collecting stderr; it ends when the tool (and anything holding its stderr) exits.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Running {
-    fn stderr(&self) -> String {
-        std::thread::sleep(Duration::from_millis(20));
-        self.stderr.lock().map(|s| s.trim().to_string()).unwrap_or_default()
+    /// The tool's stderr, all of it: call after `wait`.
+    fn stderr(&mut self) -> String {
+        self.stderr.take().and_then(|reader| reader.join().ok()).map(|s| s.trim().to_string()).unwrap_or_default()
     }
 }
 
@@ -199,17 +199,13 @@ fn spawn(cmd: &mut Command, stdin: Stdio, stdout: Stdio) -> Result<Running, DbEr
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| DbError::Command { command: line, stderr: e.to_string() })?;
-    let stderr = Arc::new(Mutex::new(String::new()));
-    if let Some(mut pipe) = child.stderr.take() {
-        let sink = Arc::clone(&stderr);
+    let stderr = child.stderr.take().map(|mut pipe| {
         std::thread::spawn(move || {
             let mut text = String::new();
             let _ = pipe.read_to_string(&mut text);
-            if let Ok(mut s) = sink.lock() {
-                s.push_str(&text);
-            }
-        });
-    }
+            text
+        })
+    });
     Ok(Running { child, stderr })
 }
 

@@ -136,8 +136,7 @@ pub fn execute<O: Operation>(op: &O, ctx: &mut Ctx, mode: Mode) -> Result<Execut
             return Err(e);
         }
     };
-    let plan_params = serde_json::to_value(&plan).unwrap_or(Value::Null);
-    guard.set_params(plan_params.clone());
+    guard.set_params(serde_json::to_value(&plan).unwrap_or(Value::Null));
     if mode == Mode::DryRun {
         finish(guard, Outcome::DryRun)?;
         return Ok(Executed::Planned(plan));

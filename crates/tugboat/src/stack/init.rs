@@ -187,17 +187,10 @@ impl crate::ops::Operation for Init<'_> {
         let texts = std::iter::once(&plan.config_text).chain(plan.template_text.as_ref());
         let mut written = Vec::new();
         for (path, text) in plan.write.iter().zip(texts) {
-            write_atomic(path, text)
+            crate::fs::write_atomic(path, text.as_bytes())
                 .map_err(|e| crate::ops::Error::cannot_act(format!("cannot write {}: {e}", path.display())))?;
             written.push(path.clone());
         }
         Ok(InitReport { written })
     }
-}
-
-/// Write to a temporary file and rename, so a failure never leaves a half-written file.
-fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
