@@ -125,32 +125,23 @@ fn execute<O: Operation>(op: &O, ctx: &mut Ctx) -> ops::Result<O::Report> {
 }
 
 fn backup_outcome(report: &BackupRun) -> JobOutcome {
-    let total = report.sources.len();
-    let failures: Vec<SourceFailure> = report
-        .sources
-        .iter()
-        .filter(|s| !s.ok)
-        .map(|s| SourceFailure { source: s.name.clone(), reason: s.error.clone().unwrap_or_else(|| "failed".into()) })
-        .collect();
-    if failures.is_empty() {
-        JobOutcome::passed(format!("backup: {total} of {total} sources backed up"))
-    } else {
-        JobOutcome::failed(format!("backup: {} of {total} sources failed", failures.len()), failures)
-    }
+    let failures = report.failures().into_iter().map(|(source, why)| (source, why.to_string())).collect();
+    job_outcome("backup", report.sources.len(), failures, "backed up")
 }
 
 fn drill_outcome(report: &DrillResults) -> JobOutcome {
-    let total = report.drills.len();
-    let failures: Vec<SourceFailure> = report
-        .failures()
-        .into_iter()
-        .map(|(source, reason)| SourceFailure { source: source.to_string(), reason })
-        .collect();
+    job_outcome("drill", report.drills.len(), report.failures(), "restored and proven")
+}
+
+/// The typed outcome of a job: which sources failed, and why.
+fn job_outcome(job: &str, total: usize, failures: Vec<(&str, String)>, passed: &str) -> JobOutcome {
     if failures.is_empty() {
-        JobOutcome::passed(format!("drill: {total} of {total} sources restored and proven"))
-    } else {
-        JobOutcome::failed(format!("drill: {} of {total} sources failed", failures.len()), failures)
+        return JobOutcome::passed(format!("{job}: {total} of {total} sources {passed}"));
     }
+    let summary = format!("{job}: {} of {total} sources failed", failures.len());
+    let failures =
+        failures.into_iter().map(|(source, reason)| SourceFailure { source: source.to_string(), reason }).collect();
+    JobOutcome::failed(summary, failures)
 }
 
 fn init_logging(format: LogFormat) {
