@@ -21,6 +21,8 @@ use tugboat::ops::{self, Ctx, Executed, Mode, Operation, SystemClock};
 use tugboat::stack::{self, LoadOptions, Stack};
 use tugboat::store::Store;
 
+pub use crate::render::{display_path, out, print_json};
+
 use crate::cli::{Cli, Command, Global};
 use crate::exit::Exit;
 
@@ -116,31 +118,4 @@ pub fn print_plan(g: &Global, plan: &(impl serde::Serialize + std::fmt::Display)
 pub fn open_store(dir: &Path, g: &Global) -> anyhow::Result<Store> {
     let path = state_path(dir, g);
     Store::open(&path).with_context(|| format!("cannot open the state database {}", path.display()))
-}
-
-/// Prints a value as pretty JSON on stdout.
-pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    out(&format!("{text}\n"))
-}
-
-/// Writes to stdout. Unlike `print!` it does not panic when the reader goes away (`tug config | head`);
-/// `main` treats that broken pipe as a normal end.
-pub fn out(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
-}
-
-/// A path relative to the current directory when it is below it, for shorter and portable output.
-pub fn display_path(p: &Path) -> String {
-    let cwd = std::env::current_dir().ok();
-    let abs =
-        if p.is_absolute() { p.to_path_buf() } else { cwd.as_ref().map(|c| c.join(p)).unwrap_or(p.to_path_buf()) };
-    match cwd.and_then(|c| abs.strip_prefix(&c).ok().map(Path::to_path_buf)) {
-        Some(rel) => rel.display().to_string(),
-        None => p.display().to_string(),
-    }
 }

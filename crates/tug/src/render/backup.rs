@@ -7,9 +7,9 @@ use tugboat_backup::repo::{CheckReport, SnapshotInfo};
 use tugboat_backup::{BackupRun, ForgetReport, InitReport};
 
 use super::human_bytes;
+use super::print_json;
 use super::style::{paint, BOLD, DIM, HIGH, OK};
 use crate::cli::Global;
-use crate::commands::print_json;
 
 pub fn print_init(g: &Global, report: &InitReport) -> anyhow::Result<()> {
     if g.json {

@@ -5,8 +5,8 @@ use std::io::Write;
 use serde_json::{json, Value};
 use tugboat::check::{Finding, Report, Severity, RULES};
 
+use super::display_path;
 use super::style::{paint, BOLD, DIM, HIGH, LOW, MEDIUM, OK};
-use crate::commands::display_path;
 
 fn severity_style(s: Severity) -> anstyle::Style {
     match s {

@@ -5,9 +5,9 @@ use std::io::Write;
 use tugboat_backup::drill::TableVerdict;
 use tugboat_backup::{DrillReport, DrillResults};
 
+use super::print_json;
 use super::style::{paint, BOLD, DIM, HIGH, MEDIUM, OK};
 use crate::cli::Global;
-use crate::commands::print_json;
 
 pub fn print(g: &Global, results: &DrillResults) -> anyhow::Result<()> {
     if g.json {

@@ -11,7 +11,7 @@ pub fn print(g: &Global, dir: &Path, plan: &InitPlan, report: &InitReport) -> an
     if g.json {
         let mut doc = serde_json::to_value(plan)?;
         doc["written"] = serde_json::to_value(&report.written)?;
-        return crate::commands::print_json(&doc);
+        return super::print_json(&doc);
     }
     let mut out = anstream::stdout();
     for w in &report.written {

@@ -10,7 +10,7 @@ use crate::cli::Global;
 pub fn print(g: &Global, plan: &MigratePlan, report: &MigrateReport) -> anyhow::Result<()> {
     if g.json {
         let doc = serde_json::json!({"plan": plan, "copied": report.copied, "parity": report.parity});
-        return crate::commands::print_json(&doc);
+        return super::print_json(&doc);
     }
     let mut out = anstream::stdout();
     write!(out, "{plan}")?;

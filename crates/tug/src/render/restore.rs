@@ -5,9 +5,9 @@ use std::io::Write;
 use tugboat_backup::RestoreReport;
 
 use super::human_bytes;
+use super::print_json;
 use super::style::{paint, DIM};
 use crate::cli::Global;
-use crate::commands::print_json;
 
 pub fn print(g: &Global, r: &RestoreReport) -> anyhow::Result<()> {
     if g.json {

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use tugboat::check::{Report, Severity, RULES};
 
-use crate::commands::display_path;
+use super::display_path;
 
 fn level(s: Severity) -> &'static str {
     match s {
