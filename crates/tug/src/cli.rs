@@ -58,6 +58,14 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Run the checks on their intervals, raise alerts, serve a status page and /metrics
     Watch(WatchArgs),
+    /// Start the stack through the Docker Engine: networks, volumes, images, then containers in
+    /// depends_on order (health-gated); unchanged containers are left running
+    Up(UpArgs),
+    /// Stop and remove the stack's containers and networks (volumes with --volumes)
+    Down(DownArgs),
+    /// Compare the running stack with its files: missing, orphaned, changed image or config,
+    /// unhealthy, restarting or stopped containers; exit 1 on drift
+    Status(StatusArgs),
     /// Read and verify the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -65,6 +73,69 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `tug man | man -l -`
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Only these services (and what they depend on); all active services when none are given
+    pub services: Vec<String>,
+    /// Don't start the services the given ones depend on
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Build the images of `build:` services even when they exist
+    #[arg(long)]
+    pub build: bool,
+    /// Pull images: always, missing (the default: only absent ones) or never (overrides pull_policy)
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub pull: Option<PullArg>,
+    /// Recreate containers even when their configuration and image are unchanged
+    #[arg(long)]
+    pub force_recreate: bool,
+    /// Remove containers of services no longer defined in the compose files
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Wait until every service is running (healthy when it has a health check)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long one wait may take: a dependency's condition, or --wait (e.g. 90s, 5m)
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+    /// Print the plan (what would be created, recreated, left alone) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PullArg {
+    Always,
+    Missing,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the stack's named volumes (its data)
+    #[arg(long, short = 'v')]
+    pub volumes: bool,
+    /// Also remove containers of services no longer defined in the compose files
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Print the plan (what would be stopped and removed) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

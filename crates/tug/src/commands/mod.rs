@@ -11,6 +11,7 @@ mod init;
 mod migrate;
 mod parity;
 mod restore;
+mod runtime;
 mod smoke;
 mod watch;
 
@@ -40,6 +41,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Drill(args) => drill::run(g, args),
         Command::Smoke(args) => smoke::run(g, args),
         Command::Watch(args) => watch::run(g, args),
+        Command::Up(args) => runtime::up(g, args),
+        Command::Down(args) => runtime::down(g, args),
+        Command::Status(args) => runtime::status(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),

@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod parity;
 pub mod progress;
 pub mod restore;
+pub mod runtime;
 pub mod sarif;
 pub mod search_parity;
 pub mod smoke;

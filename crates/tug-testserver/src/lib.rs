@@ -1,0 +1,24 @@
+//! A tiny HTTP server for tug's runtime and deploy tests. It runs as PID 1 in a `FROM scratch` image
+//! (a static binary that needs nothing from the filesystem), so it handles SIGTERM itself.
+//!
+//! - `GET /` -> 200 `{"version": …, "hostname": …, "env": {APP_* vars}}`
+//! - `GET /health` -> 200 `ok`, or 503 with `--unhealthy` / for the first N with `--healthy-after N`
+//! - `--slow MS` delays every response; `--exit-after MS` exits on its own (with `--exit-code`, default 0);
+//!   `--exit-code CODE` alone exits at once; `--ignore-sigterm` to test grace periods
+//! - `tug-testserver health [--url …]`: the HEALTHCHECK command
+//!
+//! Every flag is also read from `TESTSERVER_<FLAG>` (e.g. `TESTSERVER_VERSION`); flags win.
+//! [`build_static_binary`] / [`write_image_context`] are for tests that need the image.
+
+mod args;
+mod health;
+mod image;
+mod server;
+
+pub use args::{parse_args, Command, Config, DEFAULT_HEALTH_URL, USAGE};
+pub use health::{get_status, health_command};
+pub use image::{build_static_binary, workspace_root, write_image_context, DOCKERFILE, TARGET};
+pub use server::{root_json, Server};
+
+#[cfg(test)]
+mod tests;

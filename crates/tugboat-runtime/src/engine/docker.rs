@@ -1,0 +1,277 @@
+//! [`Engine`] over the Docker Engine API with bollard. The runtime's steps are sequential, so each call
+//! blocks on a small current-thread tokio runtime owned by the client; callers already inside tokio (the
+//! watch daemon) call it from `spawn_blocking`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters as q;
+use futures_util::StreamExt;
+
+use super::{BuildRequest, ContainerSummary, Engine, EngineError, ImageInfo, Result, StreamEvent};
+
+/// Long enough for a build or a stop with a long grace period; an absent engine fails at connect, at once.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(900);
+
+pub struct Docker {
+    client: bollard::Docker,
+    runtime: tokio::runtime::Runtime,
+    host: String,
+}
+
+impl Docker {
+    /// Connects to `DOCKER_HOST` (default `unix:///var/run/docker.sock`) and negotiates the API version.
+    pub fn connect() -> Result<Docker> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let unreachable = |cause: String| EngineError::Unreachable { host: host.clone(), cause };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| unreachable(format!("cannot start an I/O runtime: {e}")))?;
+        let client = runtime
+            .block_on(async {
+                let client = bollard::Docker::connect_with_defaults()?.with_timeout(REQUEST_TIMEOUT);
+                client.negotiate_version().await
+            })
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Docker { client, runtime, host })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn block<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        fut: impl std::future::Future<Output = std::result::Result<T, bollard::errors::Error>>,
+    ) -> Result<T> {
+        self.runtime.block_on(fut).map_err(|e| self.error(what(), e))
+    }
+
+    fn error(&self, what: String, e: bollard::errors::Error) -> EngineError {
+        use bollard::errors::Error as E;
+        match e {
+            E::DockerResponseServerError { status_code: 404, message } => {
+                EngineError::NotFound { what: format!("{what}: {message}") }
+            }
+            E::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict { what, message },
+            E::DockerResponseServerError { status_code, message } => {
+                EngineError::Api { what, status: status_code, message }
+            }
+            E::DockerStreamError { error } => EngineError::Failed { what, message: error },
+            E::IOError { .. }
+            | E::HyperLegacyError { .. }
+            | E::SocketNotFoundError(_)
+            | E::HyperResponseError { .. } => {
+                EngineError::Unreachable { host: self.host.clone(), cause: e.to_string() }
+            }
+            other => EngineError::Failed { what, message: other.to_string() },
+        }
+    }
+}
+
+impl Engine for Docker {
+    fn version(&self) -> Result<(String, String)> {
+        let v = self.block(|| "the version request".into(), self.client.version())?;
+        Ok((v.version.unwrap_or_default(), v.api_version.unwrap_or_default()))
+    }
+
+    fn containers(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerSummary>> {
+        let filters: HashMap<&str, Vec<String>> =
+            HashMap::from([("label", labels.iter().map(|(k, v)| format!("{k}={v}")).collect())]);
+        let options = q::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.block(|| "listing containers".into(), self.client.list_containers(Some(options)))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSummary {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                labels: c.labels.unwrap_or_default().into_iter().collect(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    fn inspect(&self, id: &str) -> Result<ContainerInspectResponse> {
+        self.block(|| format!("container {id}"), self.client.inspect_container(id, None::<q::InspectContainerOptions>))
+    }
+
+    fn image(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        match self.block(|| format!("image {reference}"), self.client.inspect_image(reference)) {
+            Ok(i) => {
+                Ok(Some(ImageInfo { id: i.id.unwrap_or_default(), repo_digests: i.repo_digests.unwrap_or_default() }))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn pull(&self, reference: &str, on_event: &mut dyn FnMut(StreamEvent)) -> Result<()> {
+        let (from_image, tag) = split_tag(reference);
+        let options = q::CreateImageOptions {
+            from_image: Some(from_image.to_string()),
+            tag: tag.map(str::to_string),
+            ..Default::default()
+        };
+        let credentials = super::registry_credentials(reference);
+        self.runtime.block_on(async {
+            let mut stream = self.client.create_image(Some(options), None, credentials);
+            while let Some(event) = stream.next().await {
+                let event = event.map_err(|e| self.error(format!("pulling {reference}"), e))?;
+                if let Some(current) = event.progress_detail.and_then(|p| p.current) {
+                    on_event(StreamEvent::Bytes(current.max(0) as u64));
+                } else if let Some(status) = event.status {
+                    on_event(StreamEvent::Line(status));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn build(&self, request: BuildRequest, on_event: &mut dyn FnMut(StreamEvent)) -> Result<String> {
+        let what = format!("building {}", request.tag);
+        let options = q::BuildImageOptions {
+            dockerfile: request.dockerfile,
+            t: Some(request.tag.clone()),
+            buildargs: Some(request.args.into_iter().collect()),
+            labels: Some(request.labels.into_iter().collect()),
+            target: request.target.unwrap_or_default(),
+            networkmode: request.network,
+            extrahosts: (!request.extra_hosts.is_empty()).then(|| request.extra_hosts.join(",")),
+            shmsize: request.shm_size.and_then(|s| i32::try_from(s).ok()),
+            nocache: request.no_cache,
+            pull: request.pull.then(|| "1".to_string()),
+            rm: true,
+            forcerm: true,
+            ..Default::default()
+        };
+        let body = bollard::body_full(request.context.into());
+        let id = self.runtime.block_on(async {
+            let mut stream = self.client.build_image(options, None, Some(body));
+            let mut id = None;
+            while let Some(event) = stream.next().await {
+                let event = event.map_err(|e| self.error(what.clone(), e))?;
+                if let Some(detail) = event.error_detail {
+                    return Err(EngineError::Failed {
+                        what: what.clone(),
+                        message: detail.message.unwrap_or_default(),
+                    });
+                }
+                if let Some(line) = event.stream {
+                    let line = line.trim_end();
+                    if !line.is_empty() {
+                        on_event(StreamEvent::Line(line.to_string()));
+                    }
+                }
+                if let Some(aux) = event.aux.and_then(|a| a.id) {
+                    id = Some(aux);
+                }
+            }
+            Ok(id)
+        })?;
+        match id {
+            Some(id) => Ok(id),
+            // The legacy builder reports the id in `aux` on API 1.41; fall back to the tag.
+            None => self
+                .image(&request.tag)?
+                .map(|i| i.id)
+                .ok_or(EngineError::Failed { what, message: "the engine reported no image".into() }),
+        }
+    }
+
+    fn tag(&self, image: &str, reference: &str) -> Result<()> {
+        let (repo, tag) = split_tag(reference);
+        let options = q::TagImageOptions { repo: Some(repo.to_string()), tag: tag.map(str::to_string) };
+        self.block(|| format!("tagging {reference}"), self.client.tag_image(image, Some(options)))
+    }
+
+    fn network(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        match self
+            .block(|| format!("network {name}"), self.client.inspect_network(name, None::<q::InspectNetworkOptions>))
+        {
+            Ok(n) => Ok(Some(n.labels.unwrap_or_default().into_iter().collect())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_network(&self, request: NetworkCreateRequest) -> Result<()> {
+        let name = request.name.clone();
+        self.block(|| format!("creating network {name}"), self.client.create_network(request)).map(|_| ())
+    }
+
+    fn remove_network(&self, name: &str) -> Result<()> {
+        self.block(|| format!("removing network {name}"), self.client.remove_network(name))
+    }
+
+    fn volume(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        match self.block(|| format!("volume {name}"), self.client.inspect_volume(name)) {
+            Ok(v) => Ok(Some(v.labels.into_iter().collect())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_volume(&self, request: VolumeCreateRequest) -> Result<()> {
+        let name = request.name.clone().unwrap_or_default();
+        self.block(|| format!("creating volume {name}"), self.client.create_volume(request)).map(|_| ())
+    }
+
+    fn remove_volume(&self, name: &str) -> Result<()> {
+        self.block(
+            || format!("removing volume {name}"),
+            self.client.remove_volume(name, None::<q::RemoveVolumeOptions>),
+        )
+    }
+
+    fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
+        let options = q::CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+        self.block(|| format!("creating container {name}"), self.client.create_container(Some(options), body))
+            .map(|r| r.id)
+    }
+
+    fn connect(&self, network: &str, container: &str, endpoint: EndpointSettings) -> Result<()> {
+        let request = NetworkConnectRequest { container: container.to_string(), endpoint_config: Some(endpoint) };
+        self.block(|| format!("connecting {container} to {network}"), self.client.connect_network(network, request))
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        self.block(|| format!("starting {id}"), self.client.start_container(id, None::<q::StartContainerOptions>))
+    }
+
+    fn stop(&self, id: &str, timeout_seconds: Option<i64>) -> Result<()> {
+        let options = q::StopContainerOptions { t: timeout_seconds.and_then(|t| i32::try_from(t).ok()), signal: None };
+        self.block(|| format!("stopping {id}"), self.client.stop_container(id, Some(options)))
+    }
+
+    fn rename(&self, id: &str, name: &str) -> Result<()> {
+        let options = q::RenameContainerOptions { name: name.to_string() };
+        self.block(|| format!("renaming {id} to {name}"), self.client.rename_container(id, options))
+    }
+
+    fn remove(&self, id: &str, volumes: bool) -> Result<()> {
+        let options = q::RemoveContainerOptions { v: volumes, force: true, link: false };
+        self.block(|| format!("removing {id}"), self.client.remove_container(id, Some(options)))
+    }
+}
+
+/// `registry:5000/name:tag` -> (`registry:5000/name`, `tag`); a digest reference keeps its `@sha256:…`.
+pub(crate) fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    if reference.contains('@') {
+        return (reference, None);
+    }
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
+        _ => (reference, None),
+    }
+}
