@@ -23,6 +23,8 @@ mod help;
 mod operations;
 mod operations_backup;
 mod rules;
+mod runtime;
+mod runtime_support;
 mod sarif;
 mod search_parity;
 mod util;

@@ -56,9 +56,7 @@ impl Docker {
     fn error(&self, what: String, e: bollard::errors::Error) -> EngineError {
         use bollard::errors::Error as E;
         match e {
-            E::DockerResponseServerError { status_code: 404, message } => {
-                EngineError::NotFound { what: format!("{what}: {message}") }
-            }
+            E::DockerResponseServerError { status_code: 404, message } => EngineError::NotFound { what, message },
             E::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict { what, message },
             E::DockerResponseServerError { status_code, message } => {
                 EngineError::Api { what, status: status_code, message }

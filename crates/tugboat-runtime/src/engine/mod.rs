@@ -10,7 +10,7 @@ use bollard::models::{
 };
 use tugboat::ops::{Classify, ErrorKind};
 
-pub use auth::registry_credentials;
+pub use auth::{registry_credentials, registry_of};
 pub use docker::Docker;
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -106,8 +106,8 @@ pub enum EngineError {
          that DOCKER_HOST points at it, and that this user may use its socket"
     )]
     Unreachable { host: String, cause: String },
-    #[error("{what} not found")]
-    NotFound { what: String },
+    #[error("{what}: {message}")]
+    NotFound { what: String, message: String },
     #[error("{what}: {message}")]
     Conflict { what: String, message: String },
     #[error("the Docker Engine answered {status} to {what}: {message}")]

@@ -24,6 +24,47 @@ pub(super) fn run(up: &Up, plan: &UpPlan, ctx: &mut Ctx) -> Result<UpReport> {
         ctx.progress.started(what, step, total);
     };
 
+    // Images first: a pull or build that fails leaves nothing created.
+    // Image ids by reference (services sharing a reference share the step).
+    let mut image_ids: HashMap<String, String> = HashMap::new();
+    for i in &plan.images {
+        ctx.cancel.check()?;
+        let Some(service) = spec.services.iter().find(|s| s.name == i.service) else { continue };
+        let what = format!("{} {}", i.action, i.reference);
+        begin(&what);
+        let id = match i.action {
+            "build" => build_image(engine, service, &what, ctx)?,
+            "pull" => {
+                let mut on = |e: StreamEvent| {
+                    if let StreamEvent::Bytes(n) = e {
+                        ctx.progress.bytes(&what, n)
+                    }
+                };
+                engine.pull(&i.reference, &mut on).map_err(|e| {
+                    let why = match e {
+                        EngineError::Api { message, .. }
+                        | EngineError::Failed { message, .. }
+                        | EngineError::NotFound { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    Error::new(
+                        ErrorKind::CannotAct,
+                        format!(
+                            "service {}: cannot pull {}: {why}{}",
+                            i.service,
+                            i.reference,
+                            login_hint(&why, &i.reference)
+                        ),
+                    )
+                })?;
+                image_id(engine, &i.reference)?
+            }
+            _ => i.id.clone().map_or_else(|| image_id(engine, &i.reference), Ok)?,
+        };
+        image_ids.insert(i.reference.clone(), id);
+        ctx.progress.finished(&what, true);
+    }
+
     for n in plan.networks.iter().filter(|n| n.action == "create") {
         let what = format!("network {}", n.name);
         begin(&what);
@@ -46,40 +87,6 @@ pub(super) fn run(up: &Up, plan: &UpPlan, ctx: &mut Ctx) -> Result<UpReport> {
         l.insert(labels::VOLUME.into(), vol.key.clone());
         l.insert(labels::TUG.into(), labels::tug_version().into());
         engine.create_volume(request)?;
-        ctx.progress.finished(&what, true);
-    }
-
-    // Image ids by reference (services sharing a reference share the step).
-    let mut image_ids: HashMap<String, String> = HashMap::new();
-    for i in &plan.images {
-        ctx.cancel.check()?;
-        let Some(service) = spec.services.iter().find(|s| s.name == i.service) else { continue };
-        let what = format!("{} {}", i.action, i.reference);
-        begin(&what);
-        let id = match i.action {
-            "build" => build_image(engine, service, &what, ctx)?,
-            "pull" => {
-                let mut on = |e: StreamEvent| {
-                    if let StreamEvent::Bytes(n) = e {
-                        ctx.progress.bytes(&what, n)
-                    }
-                };
-                engine.pull(&i.reference, &mut on).map_err(|e| {
-                    let why = match e {
-                        EngineError::Api { message, .. } | EngineError::Failed { message, .. } => message,
-                        EngineError::NotFound { what } => what,
-                        other => other.to_string(),
-                    };
-                    Error::new(
-                        ErrorKind::CannotAct,
-                        format!("service {}: cannot pull {}: {why}", i.service, i.reference),
-                    )
-                })?;
-                image_id(engine, &i.reference)?
-            }
-            _ => i.id.clone().map_or_else(|| image_id(engine, &i.reference), Ok)?,
-        };
-        image_ids.insert(i.reference.clone(), id);
         ctx.progress.finished(&what, true);
     }
 
@@ -174,6 +181,19 @@ fn one_shot_services(spec: &ProjectSpec) -> Vec<String> {
         .filter(|d| d.condition == crate::spec::Condition::ServiceCompletedSuccessfully)
         .map(|d| d.service.clone())
         .collect()
+}
+
+/// A registry that refused the credentials (or got none): say how to give them.
+fn login_hint(why: &str, reference: &str) -> String {
+    let refused = ["no basic auth credentials", "unauthorized", "authentication required", "denied"];
+    if !refused.iter().any(|w| why.contains(w)) {
+        return String::new();
+    }
+    let registry = crate::engine::registry_of(reference).unwrap_or("docker.io");
+    format!(
+        "; log in with `docker login {registry}` (tug uses the credentials the docker CLI stores in \
+         $DOCKER_CONFIG/config.json, default ~/.docker/config.json)"
+    )
 }
 
 fn image_id(engine: &dyn Engine, reference: &str) -> Result<String> {
