@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "tug",
     version,
-    about = "Operate self-hosted service stacks: check, back up, restore, migrate, watch",
+    about = "Operate self-hosted service stacks: check, run, back up, restore, migrate, watch",
     long_about = None,
     max_term_width = 100
 )]

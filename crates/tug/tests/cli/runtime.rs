@@ -542,3 +542,19 @@ fn a_missing_image_is_pulled_with_the_users_credentials_or_the_registrys_answer_
     run.failure(3).stderr_contains("service app: cannot pull").stderr_contains("connection refused");
     let _ = docker_raw(&["rmi", &reference]);
 }
+
+#[test]
+fn a_drift_check_fails_with_what_drifted_and_passes_once_repaired() {
+    let p = Project::new();
+    let f = stack(&p, "services:\n  web:\n    image: IMAGE\n  worker:\n    image: IMAGE\n");
+    f.write("tugboat.yml", "checks:\n  smoke:\n    - { name: matches-files, drift: true }\n");
+    up(&f, &[]).success();
+    f.tug().arg("smoke").run().success().stdout_line_with(&["pass", "matches-files", "drift"]);
+    docker(&["rm", "-f", &format!("{}-worker-1", p.name)]);
+    let run = f.tug().arg("smoke").run();
+    run.failure(1)
+        .stdout_contains("[DRIFT] == 0  observed 1")
+        .stdout_contains(&format!("{}-worker-1 is missing", p.name));
+    up(&f, &[]).success();
+    f.tug().arg("smoke").run().success();
+}

@@ -9,6 +9,7 @@ pub mod condition;
 mod container;
 mod der;
 mod dns;
+mod drift;
 mod host;
 mod http;
 mod net;
@@ -67,6 +68,7 @@ pub enum Probe {
     Container { name: String, projects: Vec<String> },
     Host { mounts: Vec<String> },
     Gpu,
+    Drift(drift::DriftProbe),
 }
 
 /// How a check came out.
@@ -144,6 +146,7 @@ fn placeholders_of(kind: &str) -> &'static [&'static str] {
         "sql" => &["RESULT", "ROWS", "RESPONSE_TIME", "CONNECTED"],
         "container" => &["STATE", "HEALTH", "RESTARTS", "EXIT_CODE", "UPTIME", "CPU", "MEMORY"],
         "host" => &["CPU", "MEMORY", "SWAP", "DISK", "LOAD"],
+        "drift" => &["DRIFT", "CONNECTED"],
         _ => &["GPU_MEMORY", "GPU_MEMORY_USED", "GPU_MEMORY_FREE", "GPU_UTILIZATION", "GPU_TEMPERATURE"],
     }
 }
@@ -157,6 +160,7 @@ fn default_conditions(kind: &str) -> &'static [&'static str] {
         "dns" => &["[DNS_RCODE] == NOERROR"],
         "container" => &["[STATE] == running", "[HEALTH] != unhealthy"],
         "host" => &["[CPU] < 90", "[MEMORY] < 90", "[DISK] < 90"],
+        "drift" => &["[DRIFT] == 0"],
         _ => &["[GPU_MEMORY] < 95"],
     }
 }
@@ -368,6 +372,10 @@ impl Compiler<'_> {
                     _ => vec!["/".into()],
                 },
             },
+            "drift" => {
+                let stack = Arc::clone(self.shared_stack.get_or_init(|| Arc::new(self.stack.clone())));
+                Probe::Drift(drift::DriftProbe { stack })
+            }
             _ => Probe::Gpu,
         };
         let texts: Vec<String> = match &entry.expect {
@@ -427,6 +435,7 @@ impl Probe {
             Probe::Container { name, .. } => name.clone(),
             Probe::Host { mounts } => format!("cpu, memory, disk {}", mounts.join(" ")),
             Probe::Gpu => "nvidia-smi".into(),
+            Probe::Drift(d) => format!("project {}", d.stack.project.name),
         }
     }
 }
@@ -543,6 +552,7 @@ impl Prober {
             Probe::Container { name, projects } => self.docker.observe(name, projects).await,
             Probe::Host { mounts } => host::observe(&self.cpu, mounts).await,
             Probe::Gpu => host::gpu().await,
+            Probe::Drift(d) => d.observe().await,
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// One check of a suite: exactly one probe (`http`, `tcp`, `tls`, `dns`, `sql`, `container`, `host`, `gpu`)
+/// One check of a suite: exactly one probe (`http`, `tcp`, `tls`, `dns`, `sql`, `container`, `host`, `gpu`,
+/// `drift`)
 /// or `steps`, HTTP requests run in order that pass values on with `store`. Strings may use `${VAR}`
 /// (environment, then `.env`) and, in steps, `[CONTEXT].name` for a value an earlier step stored.
 ///
@@ -42,6 +43,8 @@ pub struct CheckConfig {
     pub host: Option<HostProbeConfig>,
     /// NVIDIA GPU memory and utilisation (`nvidia-smi`); no GPU is "not applicable".
     pub gpu: Option<bool>,
+    /// The running stack against its compose files, as `tug status` compares them (`[DRIFT]` differences).
+    pub drift: Option<bool>,
 
     // HTTP options.
     pub method: Option<String>,
@@ -276,6 +279,7 @@ impl CheckConfig {
             ("container", self.container.is_some()),
             ("host", self.host.is_some()),
             ("gpu", self.gpu.is_some()),
+            ("drift", self.drift.is_some()),
         ];
         let mut kinds: Vec<&'static str> = set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect();
         if !self.steps.is_empty() {

@@ -1,0 +1,43 @@
+//! Drift probes: the running stack against its compose files, exactly as `tug status` compares them
+//! (missing, orphaned, image or configuration changed, unhealthy, restarting, stopped). `[DRIFT]` is the
+//! number of differences; each one is a diagnostic, so an alert says what drifted.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tugboat::stack::Stack;
+use tugboat_runtime::engine::{Docker, EngineError};
+
+use super::Observed;
+
+#[derive(Debug, Clone)]
+pub struct DriftProbe {
+    pub stack: Arc<Stack>,
+}
+
+impl DriftProbe {
+    pub(super) async fn observe(&self) -> Observed {
+        let stack = Arc::clone(&self.stack);
+        // The runtime's engine client blocks (its own small I/O runtime): keep it off this one.
+        let result = tokio::task::spawn_blocking(move || {
+            let engine =
+                Docker::connect().map_err(|e| (matches!(e, EngineError::Unreachable { .. }), e.to_string()))?;
+            tugboat_runtime::status::status(&stack, &engine).map_err(|e| (false, e.to_string()))
+        })
+        .await;
+        let mut observed = Observed::default();
+        match result {
+            Ok(Ok(report)) => {
+                observed.values.insert("CONNECTED".into(), Value::Bool(true));
+                observed.values.insert("DRIFT".into(), Value::from(report.drift.len()));
+                observed.diagnostics = report.drift.iter().map(ToString::to_string).collect();
+            }
+            Ok(Err((unreachable, e))) => {
+                observed.values.insert("CONNECTED".into(), Value::Bool(!unreachable));
+                observed.error = Some(e);
+            }
+            Err(e) => observed.error = Some(format!("drift probe stopped: {e}")),
+        }
+        observed
+    }
+}
