@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::deployment::{DeployTarget, ProxyConfig};
 use super::error::{ConfigError, Location};
 use super::probes::{provider_names, AlertProviderConfig, CheckConfig, WatchConfig};
 use super::yaml::{self, Node, Span};
@@ -38,9 +39,11 @@ pub struct TugboatConfig {
     pub alerts: Vec<AlertProviderConfig>,
     /// `tug watch`'s settings.
     pub watch: Option<WatchConfig>,
-    /// Blue-green targets per service; typed by the deploy layer.
+    /// The blue-green reverse proxy (`tug proxy`).
+    pub proxy: Option<ProxyConfig>,
+    /// Blue-green targets per service (`tug deploy SERVICE`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub deploy: BTreeMap<String, serde_json::Value>,
+    pub deploy: BTreeMap<String, DeployTarget>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

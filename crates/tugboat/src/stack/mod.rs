@@ -6,6 +6,7 @@
 
 pub mod compose;
 pub mod config;
+pub mod deployment;
 pub mod diff;
 pub mod envfile;
 pub mod error;

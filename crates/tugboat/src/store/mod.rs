@@ -12,11 +12,13 @@
 //! appending to [`MIGRATIONS`], never by editing an entry that has shipped.
 
 mod audit;
+mod deploy;
 mod operation;
 mod redact;
 mod runs;
 mod watch;
 
+pub use deploy::{DeployLock, DeployRecord, LockTaken};
 pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
 pub use operation::{interrupt_open_operations, OpGuard, Operation};
 pub use redact::redact_params;
@@ -150,6 +152,34 @@ const MIGRATIONS: &[&str] = &[
         last_error      TEXT
     );
     CREATE INDEX alert_outbox_due ON alert_outbox (delivered_ms, gave_up_ms, next_attempt_ms);",
+    // 5: `tug deploy`: one lock per stack (so two deploys never run at once, and a dead owner's lock is
+    //    seen as such) and a journal of every deploy and rollback, phase by phase (so a deploy killed
+    //    half-way is resumed or reverted by the next command).
+    "CREATE TABLE deploy_locks (
+        stack       TEXT PRIMARY KEY,
+        service     TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        host        TEXT NOT NULL,
+        acquired_ms INTEGER NOT NULL
+    );
+    CREATE TABLE deploys (
+        id             INTEGER PRIMARY KEY,
+        stack          TEXT NOT NULL,
+        service        TEXT NOT NULL,
+        kind           TEXT NOT NULL,
+        from_container TEXT,
+        from_image     TEXT,
+        to_container   TEXT,
+        to_image       TEXT NOT NULL,
+        phase          TEXT NOT NULL,
+        started_ms     INTEGER NOT NULL,
+        updated_ms     INTEGER NOT NULL,
+        finished_ms    INTEGER,
+        outcome        TEXT,
+        detail         TEXT
+    );
+    CREATE INDEX deploys_service ON deploys (stack, service, id);",
 ];
 
 /// How long a writer waits for another process's write transaction before giving up.
