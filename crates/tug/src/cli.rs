@@ -66,6 +66,11 @@ pub enum Command {
     /// Compare the running stack with its files: missing, orphaned, changed image or config,
     /// unhealthy, restarting or stopped containers; exit 1 on drift
     Status(StatusArgs),
+    /// Blue-green deploy of a service through tug proxy: green beside blue, health gate, switch, drain,
+    /// watch; rolls back on its own when green fails
+    Deploy(DeployArgs),
+    /// Return a service to the version its last deploy replaced
+    Rollback(RollbackArgs),
     /// Read and verify the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -124,6 +129,33 @@ pub struct DownArgs {
     #[arg(long)]
     pub remove_orphans: bool,
     /// Print the plan (what would be stopped and removed) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The service (it needs `deploy.SERVICE` in tugboat.yml)
+    pub service: String,
+    /// The image to deploy, as CI publishes it (default: the service's image in the compose files)
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Print the plan (blue, green, health gate, switch, watch) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The service to roll back
+    pub service: String,
+    /// Print the plan and change nothing; with --json, the plan document
     #[arg(long)]
     pub dry_run: bool,
     /// The stack's directory (tugboat.yml and its compose files)

@@ -106,13 +106,69 @@ pub fn create_body(
     }
     if let Some(first) = service.networks.first() {
         body.networking_config = Some(NetworkingConfig {
-            endpoints_config: Some([(first.network.clone(), endpoint_settings(first))].into_iter().collect()),
+            endpoints_config: Some(
+                [(first.network.clone(), container_endpoint(first, &container.name))].into_iter().collect(),
+            ),
         });
     }
     body
 }
 
-/// The networks joined after create (API 1.41 takes one endpoint at create time).
-pub fn extra_endpoints(service: &ServiceSpec) -> Vec<(String, EndpointSettings)> {
-    service.networks.iter().skip(1).map(|e| (e.network.clone(), endpoint_settings(e))).collect()
+/// A container's endpoint: the service's, with the container's own name as the first alias. Compose v2
+/// adds it on engines older than API 1.44 (which do not register the name in DNS themselves); being per
+/// container, it stays out of the config hash.
+fn container_endpoint(endpoint: &EndpointSpec, container: &str) -> EndpointSettings {
+    let mut settings = endpoint_settings(endpoint);
+    let aliases = settings.aliases.get_or_insert_with(Vec::new);
+    if !aliases.iter().any(|a| a == container) {
+        aliases.insert(0, container.to_string());
+    }
+    settings
+}
+
+/// The networks `container` joins after create (API 1.41 takes one endpoint at create time), each with the container's name among its aliases (as
+/// the first network's endpoint in [`create_body`]).
+pub fn extra_endpoints_for(service: &ServiceSpec, container: &DesiredContainer) -> Vec<(String, EndpointSettings)> {
+    service.networks.iter().skip(1).map(|e| (e.network.clone(), container_endpoint(e, &container.name))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn project(compose: &str) -> ProjectSpec {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("compose.yaml"), compose).unwrap();
+        let options = tugboat::stack::LoadOptions { process_env: Some(Default::default()), ..Default::default() };
+        crate::spec::resolve(&tugboat::stack::load(d.path(), &options).unwrap()).unwrap()
+    }
+
+    fn aliases(e: &EndpointSettings) -> Vec<&str> {
+        e.aliases.iter().flatten().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn each_container_is_an_alias_on_every_network_outside_the_hash() {
+        let p = project(
+            "name: demo\nservices:\n  web:\n    image: x\n    scale: 2\n    networks:\n      a: {aliases: [w]}\n      b: {}\nnetworks:\n  a: {}\n  b: {}\n",
+        );
+        let web = &p.services[0];
+        let containers = desired(&p, web);
+        assert_eq!(containers.len(), 2);
+        // One hash for the service: the per-container alias is not part of it.
+        assert_eq!(containers[0].hash, containers[1].hash);
+        for d in &containers {
+            let body = create_body(&p, web, d, "sha256:1");
+            let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+            assert_eq!(endpoints.len(), 1);
+            assert_eq!(aliases(&endpoints["demo_a"]), vec![d.name.as_str(), "web", "w"]);
+            let extra = extra_endpoints_for(web, d);
+            assert_eq!(extra.len(), 1);
+            assert_eq!(extra[0].0, "demo_b");
+            assert_eq!(aliases(&extra[0].1), vec![d.name.as_str(), "web"]);
+        }
+        assert_eq!(containers[1].name, "demo-web-2");
+    }
 }

@@ -7,6 +7,7 @@
 //! - [`build`]: `build:` contexts (`.dockerignore`, tar) for the Engine API's builder
 
 pub mod build;
+pub mod deploy;
 pub mod desired;
 pub mod down;
 pub mod engine;

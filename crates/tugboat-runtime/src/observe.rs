@@ -18,6 +18,42 @@ pub fn project_containers(engine: &dyn Engine, project: &str) -> Result<Vec<Cont
     Ok(list)
 }
 
+/// The service's existing containers matched to the ones it should have, and what is left over.
+pub struct Assignment<'a> {
+    /// For each desired container (in order), the existing one that is it.
+    pub matched: Vec<Option<&'a ContainerSummary>>,
+    /// Existing containers no desired one claims: extra replicas — or, for a service `tug deploy`
+    /// manages, stopped earlier generations kept for `tug rollback` ([`Assignment::kept`]).
+    pub leftover: Vec<&'a ContainerSummary>,
+    pub kept: Vec<&'a ContainerSummary>,
+}
+
+/// Matches by container number (Compose's way); for a deploy-managed service, where blue and green
+/// live side by side with growing numbers, running containers come first and stopped leftovers are
+/// kept, not extra.
+pub fn assign<'a>(
+    numbers: &[(u32, String)],
+    existing: &[&'a ContainerSummary],
+    deploy_managed: bool,
+) -> Assignment<'a> {
+    let mut pool: Vec<&ContainerSummary> = existing.to_vec();
+    let mut matched = Vec::new();
+    if deploy_managed {
+        // Newest running first, then newest stopped.
+        pool.sort_by_key(|c| (c.state != "running", std::cmp::Reverse(number(c))));
+        for _ in numbers {
+            matched.push(if pool.is_empty() { None } else { Some(pool.remove(0)) });
+        }
+        let (kept, leftover): (Vec<_>, Vec<_>) = pool.into_iter().partition(|c| c.state != "running");
+        return Assignment { matched, leftover, kept };
+    }
+    for (n, name) in numbers {
+        let found = pool.iter().position(|c| number(c) == *n || &c.name == name);
+        matched.push(found.map(|i| pool.remove(i)));
+    }
+    Assignment { matched, leftover: pool, kept: Vec::new() }
+}
+
 /// `com.docker.compose.container-number` (0 when absent or unreadable).
 pub fn number(c: &ContainerSummary) -> u32 {
     c.label(labels::NUMBER).and_then(|n| n.parse().ok()).unwrap_or(0)
@@ -44,6 +80,8 @@ pub struct ContainerState {
     pub labels: BTreeMap<String, String>,
     /// The restart policy's name (`no`, `always`, …).
     pub restart_policy: String,
+    /// The first IPv4 address on its networks (what the host and the proxy reach it at).
+    pub ip: Option<String>,
 }
 
 impl ContainerState {
@@ -64,7 +102,16 @@ pub fn state_of(c: ContainerInspectResponse) -> ContainerState {
         other => Some(other.to_string()),
     });
     let config = c.config.unwrap_or_default();
+    let mut networks: Vec<(String, String)> = c
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, e)| e.ip_address.filter(|ip| !ip.is_empty()).map(|ip| (name, ip)))
+        .collect();
+    networks.sort();
     ContainerState {
+        ip: networks.into_iter().next().map(|(_, ip)| ip),
         id: c.id.unwrap_or_default(),
         name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
         status: state.status.map(|s| s.to_string()).unwrap_or_default(),

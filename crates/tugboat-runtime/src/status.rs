@@ -84,8 +84,9 @@ impl std::fmt::Display for Drift {
     }
 }
 
-pub fn status(stack: &Stack, engine: &dyn Engine) -> Result<StatusReport> {
-    let spec = spec::resolve(stack)?;
+/// `images`: what `tug deploy` put live, by service (it stands in for the files' image).
+pub fn status(stack: &Stack, engine: &dyn Engine, images: &BTreeMap<String, String>) -> Result<StatusReport> {
+    let spec = spec::resolve(stack)?.with_images(images);
     let observed = observe::project_containers(engine, &spec.project)?;
     let one_shots: Vec<&str> = spec
         .services
@@ -100,8 +101,11 @@ pub fn status(stack: &Stack, engine: &dyn Engine) -> Result<StatusReport> {
         let current_image = engine.image(&s.image)?.map(|i| i.id);
         let mut containers = Vec::new();
         let existing: Vec<_> = observed.iter().filter(|c| c.label(labels::SERVICE) == Some(s.name.as_str())).collect();
-        for d in desired::desired(&spec, s) {
-            let Some(c) = existing.iter().find(|c| observe::number(c) == d.number || c.name == d.name) else {
+        let wanted = desired::desired(&spec, s);
+        let numbers: Vec<(u32, String)> = wanted.iter().map(|d| (d.number, d.name.clone())).collect();
+        let assignment = observe::assign(&numbers, &existing, stack.config.deploy.contains_key(&s.name));
+        for (d, found) in wanted.iter().zip(&assignment.matched) {
+            let Some(c) = found else {
                 report.drift.push(Drift::Missing { service: s.name.clone(), container: d.name.clone() });
                 continue;
             };
@@ -110,8 +114,13 @@ pub fn status(stack: &Stack, engine: &dyn Engine) -> Result<StatusReport> {
             report.drift.extend(container_drift(s, &d.hash, &state, current_image.as_deref(), one_shot));
             containers.push(row(&state, one_shot));
         }
-        for c in existing.iter().filter(|c| observe::number(c) > s.replicas.max(1)) {
+        for c in &assignment.leftover {
             report.drift.push(Drift::Orphaned { service: s.name.clone(), container: c.name.clone() });
+        }
+        for c in &assignment.kept {
+            let mut kept = row(&observe::inspect(engine, &c.id)?, false);
+            kept.state = "kept for rollback".into();
+            containers.push(kept);
         }
         report.services.push(ServiceStatus { service: s.name.clone(), image: s.image.clone(), containers });
     }

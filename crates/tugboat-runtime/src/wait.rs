@@ -116,6 +116,7 @@ mod tests {
             env: vec![],
             labels: Default::default(),
             restart_policy: "no".into(),
+            ip: None,
         }
     }
 

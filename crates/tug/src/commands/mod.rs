@@ -5,6 +5,7 @@ mod backup;
 mod check;
 mod completions;
 mod config;
+mod deploy;
 mod diff_env;
 mod drill;
 mod init;
@@ -44,6 +45,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Up(args) => runtime::up(g, args),
         Command::Down(args) => runtime::down(g, args),
         Command::Status(args) => runtime::status(g, args),
+        Command::Deploy(args) => deploy::deploy(g, args),
+        Command::Rollback(args) => deploy::rollback(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),

@@ -13,6 +13,19 @@ fn engine() -> anyhow::Result<Docker> {
     Ok(Docker::connect().map_err(tugboat::ops::Error::from)?)
 }
 
+/// What `tug deploy` put live (read from the state database; none when the stack deploys nothing).
+fn deployed_images(
+    dir: &std::path::Path,
+    g: &Global,
+    stack: &tugboat::stack::Stack,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    if stack.config.deploy.is_empty() || !super::state_path(dir, g).exists() {
+        return Ok(Default::default());
+    }
+    let store = super::open_store(dir, g)?;
+    Ok(tugboat_runtime::deploy::deployed_images(&store, stack)?)
+}
+
 pub fn up(g: &Global, args: &UpArgs) -> anyhow::Result<Exit> {
     let timeout =
         HumanDuration::parse(&args.timeout).map_err(|e| UsageError(format!("--timeout {:?}: {e}", args.timeout)))?;
@@ -30,6 +43,7 @@ pub fn up(g: &Global, args: &UpArgs) -> anyhow::Result<Exit> {
         force_recreate: args.force_recreate,
         remove_orphans: args.remove_orphans,
         wait: args.wait,
+        images: deployed_images(&args.dir, g, &stack)?,
         timeout: timeout.0,
     };
     let op = Up { stack: &stack, engine: &engine, options };
@@ -61,7 +75,8 @@ pub fn down(g: &Global, args: &DownArgs) -> anyhow::Result<Exit> {
 pub fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let engine = engine()?;
-    let report = tugboat_runtime::status::status(&stack, &engine)?;
+    let images = deployed_images(&args.dir, g, &stack)?;
+    let report = tugboat_runtime::status::status(&stack, &engine, &images)?;
     if g.json {
         super::print_json(&report)?;
     } else {

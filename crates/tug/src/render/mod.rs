@@ -5,6 +5,7 @@ use std::path::Path;
 pub mod audit;
 pub mod backup;
 pub mod check;
+pub mod deploy;
 pub mod diff_env;
 pub mod drill;
 pub mod error;

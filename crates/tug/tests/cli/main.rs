@@ -24,6 +24,7 @@ mod operations;
 mod operations_backup;
 mod rules;
 mod runtime;
+mod runtime_conformance;
 mod runtime_support;
 mod sarif;
 mod search_parity;

@@ -165,3 +165,9 @@ fn remove_stale_projects() {
         }
     }
 }
+
+/// Removes everything of `project` now (its guard still removes whatever is left on drop): the
+/// conformance tests run Compose's copy of a stack and tug's one after the other, on the same host ports.
+pub fn clear_project(project: &Project) {
+    remove_project(&project.name);
+}

@@ -36,6 +36,26 @@ pub struct ProjectSpec {
     pub services: Vec<ServiceSpec>,
 }
 
+impl ProjectSpec {
+    /// Runs `service` on `image` instead of the files' (what `tug deploy --image` put live).
+    pub fn override_image(&mut self, service: &str, image: &str) {
+        if let Some(s) = self.services.iter_mut().find(|s| s.name == service) {
+            s.image = image.to_string();
+            s.create.image = Some(image.to_string());
+            // A built image is not rebuilt over a deployed one.
+            s.build = None;
+        }
+    }
+
+    /// [`ProjectSpec::override_image`] for each `service -> image`.
+    pub fn with_images(mut self, images: &std::collections::BTreeMap<String, String>) -> ProjectSpec {
+        for (service, image) in images {
+            self.override_image(service, image);
+        }
+        self
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NetworkSpec {
     /// The compose key (`default`, `backend`): `com.docker.compose.network`.

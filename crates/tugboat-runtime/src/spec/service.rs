@@ -209,7 +209,8 @@ fn service(cx: &mut Cx, stack: &Stack, svc: &Service, networks: &[NetworkSpec], 
     let image = svc.image.clone().unwrap_or_else(|| format!("{}-{name}", stack.project.name));
     let pull_policy = pull_policy(cx, n, &at("pull_policy"));
     let container_name = s(cx, "container_name");
-    let depends_on = depends_on(cx, n, &at("depends_on"));
+    let mut depends_on = depends_on(cx, n, &at("depends_on"));
+    implicit_depends_on(n, &mut depends_on);
 
     // `scale` and `deploy.replicas` are one setting; compose-go refuses two different values.
     let scale = n.get("scale").and_then(|v| cx.int(v, &at("scale")));
@@ -326,6 +327,13 @@ fn service(cx: &mut Cx, stack: &Stack, svc: &Service, networks: &[NetworkSpec], 
         platform(cx, v, &at("platform"));
     }
 
+    let (cap_add, cap_drop) = match (list(cx, "cap_add"), list(cx, "cap_drop")) {
+        (None, None) => (None, None),
+        (add, drop) => {
+            let (add, drop) = effective_caps(add.unwrap_or_default(), drop.unwrap_or_default());
+            ((!add.is_empty()).then_some(add), (!drop.is_empty()).then_some(drop))
+        }
+    };
     let mut host_config = HostConfig {
         binds,
         mounts: mount_list,
@@ -338,8 +346,8 @@ fn service(cx: &mut Cx, stack: &Stack, svc: &Service, networks: &[NetworkSpec], 
         userns_mode: s(cx, "userns_mode"),
         cgroupns_mode,
         cgroup_parent: s(cx, "cgroup_parent"),
-        cap_add: list(cx, "cap_add"),
-        cap_drop: list(cx, "cap_drop"),
+        cap_add,
+        cap_drop,
         security_opt,
         privileged: b(cx, "privileged"),
         init: b(cx, "init"),
@@ -576,6 +584,59 @@ fn depends_on(cx: &mut Cx, n: &Node, path: &str) -> Vec<DependsOn> {
         });
     }
     out
+}
+
+/// The dependencies compose-go adds (`setImplicitDependencies`) where the file did not write them: on the
+/// service named by `network_mode`, `ipc` or `pid` (`service:NAME`, restarted with it) and by each
+/// `volumes_from` entry that is not `container:…`.
+fn implicit_depends_on(n: &Node, out: &mut Vec<DependsOn>) {
+    let mut add = |service: &str, restart: bool| {
+        if !service.is_empty() && !out.iter().any(|d| d.service == service) {
+            out.push(DependsOn {
+                service: service.to_string(),
+                condition: Condition::ServiceStarted,
+                required: true,
+                restart,
+            });
+        }
+    };
+    // Errors in these values are reported where they are read; here only valid references count.
+    for key in ["network_mode", "ipc", "pid"] {
+        if let Some(target) = n.get(key).and_then(Node::as_str).and_then(|m| m.strip_prefix("service:")) {
+            add(target, true);
+        }
+    }
+    let items = n.get("volumes_from").and_then(Node::as_seq).unwrap_or(&[]);
+    for item in items.iter().filter_map(Node::as_str).filter(|i| !i.starts_with("container:")) {
+        add(item.split(':').next().unwrap_or(""), false);
+    }
+}
+
+/// docker/cli's `EffectiveCapAddCapDrop`, which Compose applies: names upper-cased with a `CAP_` prefix
+/// (`ALL` kept), `ALL` alone when listed, a capability both added and dropped is not dropped, `RESET`
+/// ignored, each list de-duplicated and sorted.
+fn effective_caps(add: Vec<String>, drop: Vec<String>) -> (Vec<String>, Vec<String>) {
+    fn normalize(caps: Vec<String>) -> std::collections::BTreeSet<String> {
+        let set: std::collections::BTreeSet<String> = caps
+            .into_iter()
+            .map(|c| {
+                let c = c.trim().to_ascii_uppercase();
+                if c == "ALL" || c == "RESET" || c.starts_with("CAP_") {
+                    c
+                } else {
+                    format!("CAP_{c}")
+                }
+            })
+            .collect();
+        if set.contains("ALL") {
+            ["ALL".to_string()].into_iter().collect()
+        } else {
+            set
+        }
+    }
+    let (add, drop) = (normalize(add), normalize(drop));
+    let drop = drop.iter().filter(|c| !add.contains(*c) && *c != "RESET").cloned().collect();
+    (add.into_iter().filter(|c| c != "RESET").collect(), drop)
 }
 
 /// `labels`, after those of `label_file`s (a file's labels lose to the ones written in the service).

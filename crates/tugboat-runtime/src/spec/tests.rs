@@ -80,7 +80,8 @@ fn basic_service_keys() {
     let h = hc(web);
     assert_eq!(h.readonly_rootfs, Some(true));
     assert_eq!((h.privileged, h.init), (Some(false), Some(true)));
-    assert_eq!(h.cap_add, Some(strings(&["NET_ADMIN"])));
+    // Normalized as Compose does (docker/cli's EffectiveCapAddCapDrop).
+    assert_eq!(h.cap_add, Some(strings(&["CAP_NET_ADMIN"])));
     assert_eq!(h.cap_drop, Some(strings(&["ALL"])));
     assert_eq!(h.security_opt, Some(strings(&["no-new-privileges:true"])));
     assert_eq!(h.masked_paths, Some(Vec::new()));
@@ -522,4 +523,47 @@ fn example_stacks_resolve() {
         assert!(!spec.services.is_empty(), "{name}");
         assert!(spec.services.iter().all(|s| s.create.image.is_some()), "{name}");
     }
+}
+
+#[test]
+fn implicit_dependencies_as_compose_go_adds_them() {
+    let d = stack("services:\n  a: {image: x}\n  b: {image: x, ipc: 'service:a'}\n  c:\n    image: x\n    network_mode: 'service:a'\n    pid: 'service:b'\n    volumes_from: ['d:ro', 'container:zz']\n    depends_on: {a: {condition: service_healthy}}\n  d: {image: x}\n");
+    let p = d.resolve();
+    let deps = |name: &str| -> Vec<(String, Condition, bool, bool)> {
+        svc(&p, name).depends_on.iter().map(|d| (d.service.clone(), d.condition, d.required, d.restart)).collect()
+    };
+    assert_eq!(deps("b"), vec![("a".into(), Condition::ServiceStarted, true, true)]);
+    // The written dependency wins; `pid` and `network_mode` restart with their target, `volumes_from` does not.
+    assert_eq!(
+        deps("c"),
+        vec![
+            ("a".into(), Condition::ServiceHealthy, true, false),
+            ("b".into(), Condition::ServiceStarted, true, true),
+            ("d".into(), Condition::ServiceStarted, true, false),
+        ]
+    );
+    assert!(deps("a").is_empty());
+}
+
+#[test]
+fn capabilities_normalized_as_docker_cli_does() {
+    let d = stack("services:\n  a: {image: x, cap_add: [net_admin, ' CAP_SYS_TIME', NET_ADMIN, chown], cap_drop: [MKNOD, CHOWN, RESET]}\n  b: {image: x, cap_add: [ALL, NET_ADMIN], cap_drop: [ALL]}\n  c: {image: x, cap_drop: [ALL, NET_RAW]}\n  e: {image: x}\n");
+    let p = d.resolve();
+    let caps = |name: &str| (hc(svc(&p, name)).cap_add.clone(), hc(svc(&p, name)).cap_drop.clone());
+    // Added wins over dropped; sorted, no duplicates.
+    assert_eq!(
+        caps("a"),
+        (Some(strings(&["CAP_CHOWN", "CAP_NET_ADMIN", "CAP_SYS_TIME"])), Some(strings(&["CAP_MKNOD"])))
+    );
+    // `ALL` in both: everything added, nothing dropped.
+    assert_eq!(caps("b"), (Some(strings(&["ALL"])), None));
+    assert_eq!(caps("c"), (None, Some(strings(&["ALL"]))));
+    assert_eq!(caps("e"), (None, None));
+}
+
+#[test]
+fn volumes_from_keeps_its_access_mode() {
+    // Compose 2.40 drops `:ro` of `SERVICE:ro` (docs/runtime.md); tug passes it to the engine.
+    let d = stack("name: vf\nservices:\n  a: {image: x}\n  b: {image: x, volumes_from: ['a:ro']}\n");
+    assert_eq!(hc(svc(&d.resolve(), "b")).volumes_from, Some(strings(&["vf-a-1:ro"])));
 }

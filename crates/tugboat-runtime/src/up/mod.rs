@@ -32,6 +32,9 @@ pub struct UpOptions {
     pub remove_orphans: bool,
     /// After starting, wait until every service is running (healthy when it has a health check).
     pub wait: bool,
+    /// Images `tug deploy` put live, by service: they stand in for the files' images.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub images: std::collections::BTreeMap<String, String>,
     /// How long one wait (a dependency's condition, or `--wait`) may take.
     #[serde(serialize_with = "seconds")]
     pub timeout: Duration,

@@ -12,7 +12,7 @@ use crate::observe;
 use crate::spec::{self, ProjectSpec, PullPolicy, ServiceSpec};
 
 pub(super) fn plan(up: &Up) -> Result<UpPlan> {
-    let spec = spec::resolve(up.stack)?;
+    let spec = spec::resolve(up.stack)?.with_images(&up.options.images);
     let engine = up.engine;
     let (version, api) = engine.version()?;
     let selected = select(&spec, &up.options.services, up.options.no_deps)?;
@@ -76,7 +76,8 @@ pub(super) fn plan(up: &Up) -> Result<UpPlan> {
         let existing: Vec<&ContainerSummary> =
             observed.iter().filter(|c| c.label(labels::SERVICE) == Some(s.name.as_str())).collect();
         let image_id = image_ids.get(&s.name).cloned().flatten();
-        let containers = container_steps(&spec, s, &existing, image_id.as_deref(), up.options.force_recreate);
+        let managed = up.stack.config.deploy.contains_key(&s.name);
+        let containers = container_steps(&spec, s, &existing, image_id.as_deref(), up.options.force_recreate, managed);
         let waits_for = s
             .depends_on
             .iter()
@@ -161,11 +162,13 @@ fn container_steps(
     existing: &[&ContainerSummary],
     image_id: Option<&str>,
     force: bool,
+    deploy_managed: bool,
 ) -> Vec<ContainerStep> {
     let wanted = desired::desired(spec, service);
+    let numbers: Vec<(u32, String)> = wanted.iter().map(|d| (d.number, d.name.clone())).collect();
+    let assignment = observe::assign(&numbers, existing, deploy_managed);
     let mut steps = Vec::new();
-    for d in &wanted {
-        let found = existing.iter().find(|c| observe::number(c) == d.number || c.name == d.name);
+    for (d, found) in wanted.iter().zip(&assignment.matched) {
         let (action, reason) = match found {
             None => (Action::Create, None),
             Some(_) if force => (Action::Recreate, Some("--force-recreate".to_string())),
@@ -179,24 +182,29 @@ fn container_steps(
             Some(c) => (Action::Start, Some(format!("was {}", c.state))),
         };
         steps.push(ContainerStep {
-            name: d.name.clone(),
+            // A deployed generation keeps its own name (`…-web-2`).
+            name: found.map(|c| c.name.clone()).unwrap_or_else(|| d.name.clone()),
             number: d.number,
             action,
             reason,
             existing: found.map(|c| c.id.clone()),
         });
     }
-    for c in existing {
-        if !wanted.iter().any(|d| observe::number(c) == d.number || c.name == d.name) {
-            steps.push(ContainerStep {
-                name: c.name.clone(),
-                number: observe::number(c),
-                action: Action::Remove,
-                reason: Some("scaled down".into()),
-                existing: Some(c.id.clone()),
-            });
-        }
+    let replaced = steps.iter().any(|s| matches!(s.action, Action::Create | Action::Recreate));
+    let extra = assignment.leftover.iter().map(|c| (c, "scaled down"));
+    // A new generation made by `up` ends what `tug rollback` could go back to.
+    let kept = assignment.kept.iter().filter(|_| replaced).map(|c| (c, "an earlier deployed generation"));
+    for (c, why) in extra.chain(kept) {
+        steps.push(ContainerStep {
+            name: c.name.clone(),
+            number: observe::number(c),
+            action: Action::Remove,
+            reason: Some(why.into()),
+            existing: Some(c.id.clone()),
+        });
     }
+    // Removals first: a kept generation may hold the name a new container takes.
+    steps.sort_by_key(|s| s.action != Action::Remove);
     steps
 }
 

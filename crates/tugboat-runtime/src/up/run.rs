@@ -293,7 +293,7 @@ fn create_and_start(
 ) -> Result<String> {
     let body = desired::create_body(spec, service, d, image);
     let id = engine.create(&d.name, body)?;
-    for (network, endpoint) in desired::extra_endpoints(service) {
+    for (network, endpoint) in desired::extra_endpoints_for(service, d) {
         engine.connect(&network, &id, endpoint)?;
     }
     engine.start(&id).map_err(|e| Error::new(ErrorKind::CannotAct, format!("cannot start {}: {e}", d.name)))?;

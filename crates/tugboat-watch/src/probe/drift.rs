@@ -22,7 +22,17 @@ impl DriftProbe {
         let result = tokio::task::spawn_blocking(move || {
             let engine =
                 Docker::connect().map_err(|e| (matches!(e, EngineError::Unreachable { .. }), e.to_string()))?;
-            tugboat_runtime::status::status(&stack, &engine).map_err(|e| (false, e.to_string()))
+            // What `tug deploy` put live stands in for the files' images (the stack's default state file).
+            let state = stack.dir.join(".tugboat").join("state.db");
+            let images = match (stack.config.deploy.is_empty(), state.exists()) {
+                (false, true) => {
+                    tugboat::store::Store::open(&state).map_err(|e| (false, e.to_string())).and_then(|s| {
+                        tugboat_runtime::deploy::deployed_images(&s, &stack).map_err(|e| (false, e.to_string()))
+                    })?
+                }
+                _ => Default::default(),
+            };
+            tugboat_runtime::status::status(&stack, &engine, &images).map_err(|e| (false, e.to_string()))
         })
         .await;
         let mut observed = Observed::default();

@@ -53,9 +53,11 @@ pub struct DeployTarget {
     pub canary: Option<CanaryConfig>,
 }
 
-/// The health gate green must pass before traffic moves.
+/// The health gate green must pass before traffic moves. `health: /health` is short for `health: {path:
+/// /health}`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub struct DeployHealth {
     /// An HTTP path asked on green's address (2xx/3xx = healthy); without it, the container's own
     /// Docker health check, or running for a service without one.
@@ -67,6 +69,31 @@ pub struct DeployHealth {
     pub interval: Option<HumanDuration>,
     /// How long green may take to become healthy (default 60s; slow apps set more).
     pub timeout: Option<HumanDuration>,
+}
+
+impl<'de> Deserialize<'de> for DeployHealth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = DeployHealth;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path such as /health, or {path, host, interval, timeout}")
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<DeployHealth, E> {
+                Ok(DeployHealth { path: Some(path.to_string()), ..Default::default() })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<DeployHealth, A::Error> {
+                DeployHealth::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(Form)
+    }
+}
+
+impl Serialize for DeployHealth {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DeployHealth::serialize(self, s)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
