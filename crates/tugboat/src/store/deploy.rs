@@ -185,9 +185,8 @@ impl Store {
 
     /// The newest deploys of a service, newest first.
     pub fn deploys(&self, stack: &str, service: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM deploys WHERE stack = ?1 AND service = ?2 ORDER BY id DESC LIMIT ?3"
-        );
+        let sql =
+            format!("SELECT {RECORD_COLUMNS} FROM deploys WHERE stack = ?1 AND service = ?2 ORDER BY id DESC LIMIT ?3");
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.sql_err(e))?;
         let rows = stmt
             .query_map(params![stack, service, limit as i64], record)
