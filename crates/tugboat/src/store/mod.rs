@@ -18,8 +18,8 @@ mod redact;
 mod runs;
 mod watch;
 
-pub use deploy::{DeployLock, DeployRecord, LockTaken};
 pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
+pub use deploy::{DeployLock, DeployRecord, LockTaken};
 pub use operation::{interrupt_open_operations, OpGuard, Operation};
 pub use redact::redact_params;
 pub use runs::{DrillRun, MigrationRun, ParityRun};
