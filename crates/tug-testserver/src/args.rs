@@ -14,6 +14,8 @@ pub struct Config {
     pub exit_after_ms: Option<u64>,
     pub exit_code: Option<i32>,
     pub ignore_sigterm: bool,
+    /// Answer 500 to every request after the first N (deploy rollback tests).
+    pub fail_after: Option<u64>,
 }
 
 impl Default for Config {
@@ -27,6 +29,7 @@ impl Default for Config {
             exit_after_ms: None,
             exit_code: None,
             ignore_sigterm: false,
+            fail_after: None,
         }
     }
 }
@@ -55,12 +58,12 @@ pub enum Command {
 
 pub const USAGE: &str = "\
 usage: tug-testserver [--listen ADDR] [--version TEXT] [--unhealthy] [--healthy-after N] [--slow MS]
-                      [--exit-after MS] [--exit-code CODE] [--ignore-sigterm]
+                      [--exit-after MS] [--exit-code CODE] [--ignore-sigterm] [--fail-after N]
        tug-testserver health [--url URL]
 every flag can also be set as TESTSERVER_<FLAG> (e.g. TESTSERVER_HEALTHY_AFTER=3); flags win";
 
 /// The flags that take a value, and the boolean ones; the env var is `TESTSERVER_` + upper-cased name.
-const VALUE_FLAGS: [&str; 6] = ["listen", "version", "healthy-after", "slow", "exit-after", "exit-code"];
+const VALUE_FLAGS: [&str; 7] = ["listen", "version", "healthy-after", "slow", "exit-after", "exit-code", "fail-after"];
 const BOOL_FLAGS: [&str; 2] = ["unhealthy", "ignore-sigterm"];
 
 fn env_name(flag: &str) -> String {
@@ -160,6 +163,7 @@ fn apply_value(config: &mut Config, flag: &str, value: &str) -> Result<(), Strin
         "healthy-after" => config.healthy_after = number()?,
         "slow" => config.slow_ms = number()?,
         "exit-after" => config.exit_after_ms = Some(number()?),
+        "fail-after" => config.fail_after = Some(number()?),
         _ => {
             config.exit_code =
                 Some(value.trim().parse::<i32>().map_err(|_| format!("expected an exit code, got {value:?}"))?)

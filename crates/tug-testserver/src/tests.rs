@@ -46,6 +46,8 @@ fn every_flag() {
             "--exit-code",
             "7",
             "--ignore-sigterm",
+            "--fail-after",
+            "4",
         ],
         &[],
     );
@@ -60,6 +62,7 @@ fn every_flag() {
             exit_after_ms: Some(1000),
             exit_code: Some(7),
             ignore_sigterm: true,
+            fail_after: Some(4),
         }
     );
     // With --exit-after the code is for later, not for now.
@@ -220,4 +223,66 @@ fn health_command_rejects_a_non_http_answer() {
     let err = get_status(&format!("http://{addr}/health")).unwrap_err();
     assert!(err.contains("not an HTTP response"), "{err}");
     peer.join().unwrap();
+}
+
+#[test]
+fn status_headers_and_fail_after() {
+    let addr = start(&["--fail-after", "3"]);
+    assert_eq!(get(addr, "/status/418").0, "HTTP/1.1 418 Status");
+    assert_eq!(get(addr, "/status/abc").0, "HTTP/1.1 400 Bad Request");
+    let (status, body) = get(addr, "/headers");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("\"host\": \"test\""), "{body}");
+    // Every request after the first three, whatever the path.
+    assert_eq!(get(addr, "/").0, "HTTP/1.1 500 Internal Server Error");
+    assert_eq!(get(addr, "/health").0, "HTTP/1.1 500 Internal Server Error");
+}
+
+#[test]
+fn sse_events_arrive_one_by_one() {
+    use std::io::BufRead;
+    let addr = start(&[]);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(stream, "GET /sse?n=3&every=1 HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        lines.push(std::mem::take(&mut line));
+    }
+    let text = lines.concat();
+    assert!(text.contains("Content-Type: text/event-stream\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\ndata: 1\n\ndata: 2\n\ndata: 3\n\n"), "{text}");
+}
+
+#[test]
+fn websocket_echo() {
+    let addr = start(&[]);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{head}");
+    // A masked text frame "hey" comes back unmasked.
+    let mask = [9u8, 8, 7, 6];
+    let mut frame = vec![0x81, 0x83];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hey".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).unwrap();
+    let mut reply = [0u8; 5];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, [0x81, 0x03, b'h', b'e', b'y']);
+    // Without the upgrade headers: 400.
+    assert_eq!(get(addr, "/ws").0, "HTTP/1.1 400 Bad Request");
 }

@@ -66,6 +66,8 @@ pub enum Command {
     /// Compare the running stack with its files: missing, orphaned, changed image or config,
     /// unhealthy, restarting or stopped containers; exit 1 on drift
     Status(StatusArgs),
+    /// The blue-green reverse proxy in front of the stack (`proxy:` in tugboat.yml); runs until stopped
+    Proxy(ProxyArgs),
     /// Blue-green deploy of a service through tug proxy: green beside blue, health gate, switch, drain,
     /// watch; rolls back on its own when green fails
     Deploy(DeployArgs),
@@ -129,6 +131,16 @@ pub struct DownArgs {
     #[arg(long)]
     pub remove_orphans: bool,
     /// Print the plan (what would be stopped and removed) and change nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Print the resolved proxy configuration and exit
     #[arg(long)]
     pub dry_run: bool,
     /// The stack's directory (tugboat.yml and its compose files)

@@ -13,8 +13,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    // `tug watch` handles its own signals (SIGTERM stops it gracefully, SIGHUP reloads).
-    if !matches!(cli.command, cli::Command::Watch(_)) {
+    // `tug watch` and `tug proxy` handle their own signals (SIGTERM stops them gracefully; SIGHUP reloads
+    // watch, SIGUSR2 upgrades the proxy).
+    if !matches!(cli.command, cli::Command::Watch(_) | cli::Command::Proxy(_)) {
         interrupt::install();
     }
     // The flag that allows replacing data, for the hint under an error that needs it.

@@ -88,6 +88,11 @@ impl ContainerState {
     pub fn running(&self) -> bool {
         self.status == "running"
     }
+
+    /// One word for a report: the health status of a running container with a check, else the state.
+    pub fn summary(&self) -> String {
+        self.health.clone().filter(|_| self.running()).unwrap_or_else(|| self.status.clone())
+    }
 }
 
 pub fn inspect(engine: &dyn Engine, id: &str) -> Result<ContainerState> {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use tugboat::stack::Stack;
-use tugboat_runtime::deploy::router::AdminClient;
+use tugboat_runtime::deploy::router::ProxyRouter;
 use tugboat_runtime::deploy::{Deploy, DeployOptions, Rollback};
 use tugboat_runtime::engine::Docker;
 
@@ -22,7 +22,7 @@ pub fn admin_socket(stack: &Stack) -> PathBuf {
 pub fn deploy(g: &Global, args: &DeployArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let engine = Docker::connect().map_err(tugboat::ops::Error::from)?;
-    let router = AdminClient { socket: admin_socket(&stack) };
+    let router = ProxyRouter::new(admin_socket(&stack));
     let options = DeployOptions { service: args.service.clone(), image: args.image.clone() };
     let op = Deploy { stack: &stack, engine: &engine, router: &router, options };
     super::run_operation(&args.dir, g, &op, args.dry_run, |_, report| {
@@ -38,7 +38,7 @@ pub fn deploy(g: &Global, args: &DeployArgs) -> anyhow::Result<Exit> {
 pub fn rollback(g: &Global, args: &RollbackArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let engine = Docker::connect().map_err(tugboat::ops::Error::from)?;
-    let router = AdminClient { socket: admin_socket(&stack) };
+    let router = ProxyRouter::new(admin_socket(&stack));
     let op = Rollback { stack: &stack, engine: &engine, router: &router, service: args.service.clone() };
     super::run_operation(&args.dir, g, &op, args.dry_run, |_, report| {
         if g.json {

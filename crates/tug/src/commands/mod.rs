@@ -11,6 +11,7 @@ mod drill;
 mod init;
 mod migrate;
 mod parity;
+mod proxy;
 mod restore;
 mod runtime;
 mod smoke;
@@ -45,6 +46,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Up(args) => runtime::up(g, args),
         Command::Down(args) => runtime::down(g, args),
         Command::Status(args) => runtime::status(g, args),
+        Command::Proxy(args) => proxy::run(g, args),
         Command::Deploy(args) => deploy::deploy(g, args),
         Command::Rollback(args) => deploy::rollback(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),

@@ -64,6 +64,7 @@ fn help_of_tug_and_every_subcommand() {
         "up",
         "down",
         "status",
+        "proxy",
         "deploy",
         "rollback",
     ] {

@@ -15,6 +15,7 @@ mod compose_v2;
 mod config;
 mod containers;
 mod databases;
+mod deploy;
 mod diff_env;
 mod errors;
 mod examples;

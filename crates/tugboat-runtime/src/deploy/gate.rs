@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tugboat::ops::{CancelToken, Error, ErrorKind, Result};
 use tugboat::stack::deployment::DeployTarget;
 
-use super::router::{Router, TargetStats};
+use super::router::{Router, TargetCounters};
 use super::DeployPlan;
 use crate::engine::Engine;
 use crate::observe::{self, ContainerState};
@@ -108,8 +108,8 @@ pub fn watch(
     router: &dyn Router,
     service: &str,
     green_id: &str,
-    green_address: &str,
-    baseline: &TargetStats,
+    green_address: std::net::SocketAddr,
+    baseline: &TargetCounters,
     plan: &DeployPlan,
     cancel: &CancelToken,
 ) -> Result<Watched> {
@@ -118,9 +118,9 @@ pub fn watch(
     let mut path_failures = 0;
     while Instant::now() < deadline {
         cancel.check()?;
-        let now = router.stats(service)?.remove(green_address).unwrap_or_default();
+        let now = router.counters(service, green_address)?;
         watched.requests = now.requests.saturating_sub(baseline.requests);
-        watched.errors = now.errors().saturating_sub(baseline.errors());
+        watched.errors = now.status_5xx.saturating_sub(baseline.status_5xx);
         let rate = if watched.requests == 0 { 0.0 } else { watched.errors as f64 / watched.requests as f64 };
         // A rate needs a sample: ten requests, or five errors.
         if rate > plan.max_error_rate && (watched.requests >= 10 || watched.errors >= 5) {
@@ -138,7 +138,8 @@ pub fn watch(
             return Ok(watched);
         }
         if let Some(path) = &plan.target.health.path {
-            match http_status(green_address, path, &health_host(&plan.target, green_address)) {
+            let address = green_address.to_string();
+            match http_status(&address, path, &health_host(&plan.target, &address)) {
                 Ok(code) if (200..400).contains(&code) => path_failures = 0,
                 _ => path_failures += 1,
             }

@@ -46,7 +46,7 @@ use crate::engine::Engine;
 use crate::labels;
 use crate::observe::{self, ContainerState};
 use crate::spec::{self, ProjectSpec, ServiceSpec};
-use router::{Route, Router, Target};
+use router::{socket_addr, Route, Router, Target};
 
 /// The label on containers `tug deploy` created; its value is the deploy's journal id.
 pub const DEPLOY_LABEL: &str = "org.tugboat.deploy";
@@ -398,34 +398,28 @@ impl Deploy<'_> {
         ctx.cancel.check()?;
         step(ctx, "switch", 4);
         ctx.store.deploy_phase(journal, "switching", None)?;
-        let route = |address: &str| Route {
-            service: service.clone(),
-            hosts: plan.hosts.clone(),
-            path_prefix: plan.target.path_prefix.clone().unwrap_or_else(|| "/".into()),
-            targets: vec![Target { address: address.to_string(), weight: 100 }],
-            canary: None,
-        };
-        let baseline = self.router.stats(service)?.remove(&green_address).unwrap_or_default();
-        self.router.set_route(&route(&green_address))?;
+        let green_addr = socket_addr(&green_address)?;
+        let blue_addr = plan.blue.as_ref().and_then(|b| b.address.as_deref()).map(socket_addr).transpose()?;
+        let route = |address| route_to(service, &plan.target, address);
+        let baseline = self.router.counters(service, green_addr)?;
+        self.router.set_route(&route(green_addr))?;
         step(ctx, "drain blue", 5);
         ctx.store.deploy_phase(journal, "draining", None)?;
-        let blue_address = plan.blue.as_ref().and_then(|b| b.address.clone());
-        if let Some(blue) = &blue_address {
+        if let Some(blue) = blue_addr {
             self.router.drain(service, blue, plan.drain)?;
         }
 
         // 5. Watch green through the proxy; blue still runs, so going back is one switch.
         step(ctx, "watch green", 6);
         ctx.store.deploy_phase(journal, "watching", None)?;
-        let watched =
-            gate::watch(engine, self.router, service, &green_id, &green_address, &baseline, plan, &ctx.cancel)?;
+        let watched = gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, &ctx.cancel)?;
         let grace = plan.spec.services.iter().find(|s| &s.name == service).and_then(|s| s.stop_grace_seconds);
         if let Some(reason) = watched.failure {
             ctx.store.deploy_phase(journal, "rolling_back", None)?;
-            match (&blue_address, &plan.blue_id) {
+            match (blue_addr, &plan.blue_id) {
                 (Some(blue), Some(_)) => {
                     self.router.set_route(&route(blue))?;
-                    self.router.drain(service, &green_address, plan.drain)?;
+                    self.router.drain(service, green_addr, plan.drain)?;
                 }
                 _ => {
                     return Err(Error::new(
@@ -497,6 +491,17 @@ fn at(address: &Option<String>) -> String {
     address.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
 }
 
+/// The service's route with one target.
+pub(crate) fn route_to(service: &str, target: &DeployTarget, address: std::net::SocketAddr) -> Route {
+    Route {
+        service: service.to_string(),
+        hosts: target.all_hosts(),
+        path_prefix: target.path_prefix.clone().unwrap_or_else(|| "/".into()),
+        targets: vec![Target { address, weight: 1 }],
+        canary: None,
+    }
+}
+
 /// The service's spec running green's image, exactly as `tug up` and `tug status` will see it once it is
 /// live (so the config hash agrees).
 fn green_spec(spec: &mut ProjectSpec, service: &str, image: &str) -> Result<ServiceSpec> {
@@ -544,7 +549,7 @@ fn recover(deploy: &Deploy, ctx: &mut Ctx) -> Result<()> {
         let green_address =
             state.as_ref().and_then(|s| deploy.stack.config.deploy.get(service)?.port.and_then(|p| address(s, p)));
         let serving = match (&route, &green_address) {
-            (Some(r), Some(a)) => r.targets.iter().any(|t| &t.address == a),
+            (Some(r), Some(a)) => r.targets.iter().any(|t| t.address.to_string() == *a),
             _ => false,
         };
         if !(switched && serving) {

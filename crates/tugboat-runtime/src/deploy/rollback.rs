@@ -8,7 +8,7 @@ use tugboat::ops::{Ctx, Error, ErrorKind, Operation, Result, Subject};
 use tugboat::stack::Stack;
 use tugboat::store::LockTaken;
 
-use super::router::{Route, Router, Target};
+use super::router::{socket_addr, Router};
 use super::{address, gate, live_container, Side};
 use crate::engine::Engine;
 use crate::observe;
@@ -155,17 +155,11 @@ impl Rollback<'_> {
             };
             if let Some(addr) = &to.address {
                 ctx.store.deploy_phase(journal, "switching", None)?;
-                self.router.set_route(&Route {
-                    service: service.clone(),
-                    hosts: target.all_hosts(),
-                    path_prefix: target.path_prefix.clone().unwrap_or_else(|| "/".into()),
-                    targets: vec![Target { address: addr.clone(), weight: 100 }],
-                    canary: None,
-                })?;
-                if let Some(current) = plan.current.as_ref().and_then(|c| c.address.clone()) {
+                self.router.set_route(&super::route_to(service, &target, socket_addr(addr)?))?;
+                if let Some(current) = plan.current.as_ref().and_then(|c| c.address.as_deref()) {
                     ctx.store.deploy_phase(journal, "draining", None)?;
                     let drain = target.drain.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(10));
-                    self.router.drain(service, &current, drain)?;
+                    self.router.drain(service, socket_addr(current)?, drain)?;
                 }
             }
             if let Some(current) = &plan.current_id {

@@ -141,6 +141,8 @@ pub struct ContainerOutcome {
     pub reason: Option<String>,
     /// The state after `up`: `running`, `exited`, …; `healthy` when it has a health check and was waited on.
     pub state: String,
+    #[serde(skip)]
+    pub id: String,
 }
 
 impl tugboat::ops::Verdict for UpReport {

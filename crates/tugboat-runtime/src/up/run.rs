@@ -140,13 +140,14 @@ pub(super) fn run(up: &Up, plan: &UpPlan, ctx: &mut Ctx) -> Result<UpReport> {
                 recreated.push(sp.service.clone());
             }
             let state = crate::observe::inspect(engine, &id)?;
-            ids.entry(sp.service.clone()).or_default().push(id);
+            ids.entry(sp.service.clone()).or_default().push(id.clone());
             report.containers.push(ContainerOutcome {
                 service: sp.service.clone(),
                 name: c.name.clone(),
                 action,
                 reason,
-                state: state.health.clone().filter(|_| state.running()).unwrap_or(state.status.clone()),
+                state: state.summary(),
+                id,
             });
         }
         started.push(sp.service.clone());
@@ -164,10 +165,9 @@ pub(super) fn run(up: &Up, plan: &UpPlan, ctx: &mut Ctx) -> Result<UpReport> {
     if plan.wait {
         let one_shots = one_shot_services(spec);
         for outcome in report.containers.iter_mut() {
-            let Some(id) = ids.get(&outcome.service).and_then(|v| v.first()) else { continue };
             let goal = Goal::Settled { one_shot: one_shots.contains(&outcome.service) };
-            let state = wait::until(engine, &outcome.service, id, goal, plan.timeout, &ctx.cancel)?;
-            outcome.state = state.health.clone().filter(|_| state.running()).unwrap_or(state.status);
+            outcome.state =
+                wait::until(engine, &outcome.service, &outcome.id, goal, plan.timeout, &ctx.cancel)?.summary();
         }
     }
     Ok(report)

@@ -1,0 +1,357 @@
+//! One client request: route it, pick a target (canary cookie), forward it with X-Forwarded-*, stream the
+//! response back (no buffering), or tunnel an upgrade; count it and log it when it ends.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Version};
+
+use crate::access_log::{now_rfc3339, Entry};
+use crate::server::{spawn_tunnel, Body, ConnInfo, Shared};
+use crate::stats::{record_route_status, InFlight, TargetStats};
+use crate::table::RouteEntry;
+
+pub const CANARY_COOKIE: &str = "tug_canary";
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded; plus any the Connection header names.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// What the access log needs, carried until the response ends.
+struct LogInfo {
+    shared: Arc<Shared>,
+    route: String,
+    target: Option<SocketAddr>,
+    method: Method,
+    path: String,
+    status: u16,
+    start: Instant,
+}
+
+impl LogInfo {
+    fn write(&self, bytes: u64) {
+        let Some(log) = &self.shared.access_log else { return };
+        log.write(&Entry {
+            time: now_rfc3339(),
+            route: &self.route,
+            target: self.target.map(|t| t.to_string()).unwrap_or_else(|| "-".to_string()),
+            method: self.method.as_str(),
+            path: &self.path,
+            status: self.status,
+            duration_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            bytes,
+        });
+    }
+}
+
+pub(crate) fn local(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed());
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn request_host(req: &Request<Incoming>) -> String {
+    // HTTP/2 carries the host in :authority; HTTP/1.1 in Host.
+    if req.version() == Version::HTTP_2 {
+        if let Some(authority) = req.uri().authority() {
+            return authority.as_str().to_string();
+        }
+    }
+    if let Some(host) = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()) {
+        return host.to_string();
+    }
+    req.uri().authority().map(|a| a.as_str().to_string()).unwrap_or_default()
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, conn: ConnInfo, mut req: Request<Incoming>) -> Response<Body> {
+    let start = Instant::now();
+    let host = request_host(&req);
+    let mut log = LogInfo {
+        shared: Arc::clone(&shared),
+        route: "-".to_string(),
+        target: None,
+        method: req.method().clone(),
+        path: req.uri().path().to_string(),
+        status: 404,
+        start,
+    };
+    let table = shared.snapshot();
+    let Some(entry) = table.lookup(&host, req.uri().path()) else {
+        log.write(0);
+        return local(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "tug proxy: no route for this host and path\n",
+        );
+    };
+    drop(table);
+    log.route = entry.route.service.clone();
+    if let Some(page) = shared.maintenance_page(&entry.route.service) {
+        record_route_status(&entry.stats, 503);
+        log.status = 503;
+        log.write(page.len() as u64);
+        let content_type =
+            if page.trim_start().starts_with('<') { "text/html; charset=utf-8" } else { "text/plain; charset=utf-8" };
+        let mut response = local(StatusCode::SERVICE_UNAVAILABLE, content_type, page);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        return response;
+    }
+    if !shared.wait_unpaused(&entry.route.service).await {
+        record_route_status(&entry.stats, 503);
+        log.status = 503;
+        log.write(0);
+        return local(StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", "tug proxy: service paused\n");
+    }
+    let Some((addr, target, set_cookie)) = choose(&entry, req.headers()) else {
+        record_route_status(&entry.stats, 503);
+        log.status = 503;
+        log.write(0);
+        return local(StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", "tug proxy: no target\n");
+    };
+    log.target = Some(addr);
+    let in_flight = InFlight::new(target, Arc::clone(&entry.stats));
+    let upgrade = upgrade_protocol(&req);
+    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+    let upstream_req = match upstream_request(req, addr, conn, &host, upgrade) {
+        Ok(r) => r,
+        Err(message) => {
+            in_flight.record(400, start.elapsed());
+            log.status = 400;
+            log.write(0);
+            return local(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", message);
+        }
+    };
+    let timeout = Duration::from_millis(shared.config.request_timeout_ms);
+    let (status, message) = match tokio::time::timeout(timeout, shared.client.request(upstream_req)).await {
+        Ok(Ok(response)) => return forward(shared, entry, in_flight, log, response, client_upgrade, set_cookie),
+        Ok(Err(e)) => {
+            tracing::warn!(route = %log.route, target = %addr, "upstream: {e}");
+            (StatusCode::BAD_GATEWAY, "tug proxy: the upstream did not answer\n")
+        }
+        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "tug proxy: the upstream timed out\n"),
+    };
+    in_flight.record(status.as_u16(), start.elapsed());
+    log.status = status.as_u16();
+    log.write(0);
+    local(status, "text/plain; charset=utf-8", message)
+}
+
+fn forward(
+    shared: Arc<Shared>,
+    entry: Arc<RouteEntry>,
+    in_flight: InFlight,
+    mut log: LogInfo,
+    mut response: Response<Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    set_cookie: Option<HeaderValue>,
+) -> Response<Body> {
+    drop(entry);
+    let status = response.status();
+    in_flight.record(status.as_u16(), log.start.elapsed());
+    log.status = status.as_u16();
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            let (mut parts, _) = response.into_parts();
+            let protocol = parts.headers.get(header::UPGRADE).cloned();
+            strip_hop_by_hop(&mut parts.headers);
+            if let Some(protocol) = protocol {
+                parts.headers.insert(header::UPGRADE, protocol);
+                parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            }
+            spawn_tunnel(shared, client_upgrade, upstream_upgrade, move |bytes| {
+                drop(in_flight);
+                log.write(bytes);
+            });
+            return Response::from_parts(parts, http_body_util::Empty::new().map_err(|never| match never {}).boxed());
+        }
+    }
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(cookie) = set_cookie {
+        parts.headers.append(header::SET_COOKIE, cookie);
+    }
+    let body = Counted { inner: body, bytes: 0, end: Some((in_flight, log)) };
+    Response::from_parts(parts, body.boxed())
+}
+
+/// The target for a request: the canary by cookie or a fresh draw (then a Set-Cookie), else round robin.
+fn choose(entry: &RouteEntry, headers: &HeaderMap) -> Option<(SocketAddr, Arc<TargetStats>, Option<HeaderValue>)> {
+    if let Some((addr, percent, stats)) = &entry.canary {
+        let (to_canary, cookie) = match cookie(headers, CANARY_COOKIE).as_deref() {
+            Some("1") => (true, None),
+            Some("0") => (false, None),
+            _ => {
+                let drawn = canary_draw(*percent);
+                let value = format!("{CANARY_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", u8::from(drawn));
+                (drawn, HeaderValue::from_str(&value).ok())
+            }
+        };
+        if to_canary {
+            return Some((*addr, Arc::clone(stats), cookie));
+        }
+        return entry.pick().map(|(addr, stats)| (addr, stats, cookie));
+    }
+    entry.pick().map(|(addr, stats)| (addr, stats, None))
+}
+
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// The `Upgrade` protocol of an HTTP/1.1 upgrade request (`Connection: upgrade` + `Upgrade: …`).
+fn upgrade_protocol(req: &Request<Incoming>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let connection_upgrade = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    if !connection_upgrade {
+        return None;
+    }
+    req.headers().get(header::UPGRADE).cloned()
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn upstream_request(
+    req: Request<Incoming>,
+    addr: SocketAddr,
+    conn: ConnInfo,
+    host: &str,
+    upgrade: Option<HeaderValue>,
+) -> Result<Request<Incoming>, &'static str> {
+    let (mut parts, body) = req.into_parts();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    parts.uri = format!("http://{addr}{path_and_query}").parse().map_err(|_| "tug proxy: bad request target\n")?;
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = upgrade {
+        parts.headers.insert(header::UPGRADE, protocol);
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    if !host.is_empty() {
+        let value = HeaderValue::from_str(host).map_err(|_| "tug proxy: bad host\n")?;
+        parts.headers.insert(header::HOST, value.clone());
+        parts.headers.insert(X_FORWARDED_HOST.clone(), value);
+    }
+    let client = conn.peer.ip().to_string();
+    let prior: Vec<&str> = parts.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+    let forwarded_for = if prior.is_empty() { client } else { format!("{}, {client}", prior.join(", ")) };
+    let forwarded_for = HeaderValue::from_str(&forwarded_for).map_err(|_| "tug proxy: bad X-Forwarded-For\n")?;
+    parts.headers.insert(X_FORWARDED_FOR.clone(), forwarded_for);
+    let proto = if conn.https { "https" } else { "http" };
+    parts.headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The upstream body passed through frame by frame (an SSE event goes out as soon as it comes in);
+/// when it ends or the client goes away, the request leaves the in-flight count and is logged.
+struct Counted {
+    inner: Incoming,
+    bytes: u64,
+    end: Option<(InFlight, LogInfo)>,
+}
+
+impl Counted {
+    fn finish(&mut self) {
+        if let Some((in_flight, log)) = self.end.take() {
+            drop(in_flight);
+            log.write(self.bytes);
+        }
+    }
+}
+
+impl HttpBody for Counted {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => self.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// New sessions sent to the canary: exactly `percent` of every hundred, spread evenly (session n goes
+/// when floor((n+1)·p/100) steps past floor(n·p/100)) — the share holds from the first sessions on, and
+/// tests can count it.
+fn canary_draw(percent: u8) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SESSIONS: AtomicU64 = AtomicU64::new(0);
+    let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
+    let p = u64::from(percent.min(100));
+    (n + 1) * p / 100 > n * p / 100
+}

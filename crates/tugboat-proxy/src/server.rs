@@ -1,0 +1,610 @@
+//! The running proxy: shared state, accept loops, connections, and the stop/upgrade lifecycle.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{watch, Notify};
+
+use crate::access_log::AccessLog;
+use crate::config::{ProxyConfig, Route};
+use crate::handoff::{self, Listeners, Successor};
+use crate::state::{self, PersistedState};
+use crate::stats::Stats;
+use crate::table::Table;
+use crate::{admin, proxy, tls, ProxyError};
+
+pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
+
+/// After a stop begins, an idle keep-alive connection is closed once it starts a request (its response
+/// then says `Connection: close`) or after this grace: closing it at once would race a request the
+/// client is sending right now.
+const IDLE_GRACE: Duration = Duration::from_secs(1);
+/// How long an upgrade waits for the new process to report ready.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Stop levels on `Shared::stop`.
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const CLOSED: u8 = 2;
+
+/// Why a proxy ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Stopped (SIGTERM/SIGINT or [`ProxyHandle::shutdown`]) after draining.
+    Stopped,
+    /// A new process took over the sockets; this one drained.
+    Upgraded,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct ConnInfo {
+    pub peer: SocketAddr,
+    pub https: bool,
+}
+
+pub(crate) struct Shared {
+    pub config: ProxyConfig,
+    pub table: RwLock<Arc<Table>>,
+    pub stats: Stats,
+    pub maintenance: RwLock<BTreeMap<String, String>>,
+    /// Paused services and how long each request may be held.
+    pub paused: Mutex<BTreeMap<String, Duration>>,
+    /// Bumped on every resume (held requests re-check).
+    pub resumed: watch::Sender<u64>,
+    pub client: Client<HttpConnector, Incoming>,
+    pub access_log: Option<AccessLog>,
+    /// Serializes route changes and their persistence.
+    pub state_lock: tokio::sync::Mutex<()>,
+    pub upgrading: AtomicBool,
+    /// Requests held by a pause right now (in `GET /health`).
+    pub held: AtomicU64,
+    pub stop: watch::Sender<u8>,
+    exit: watch::Sender<Option<Exit>>,
+    active: Arc<Active>,
+    /// Our handles on the sockets (for a handoff); taken when a stop begins.
+    listeners: Mutex<Option<Sockets>>,
+    pub addrs: Vec<SocketAddr>,
+}
+
+struct Held<'a>(&'a AtomicU64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The client listeners (with their addresses) and the admin listener.
+type Sockets = (Vec<(SocketAddr, Arc<TcpListener>)>, Arc<UnixListener>);
+
+/// Connections and tunnels alive (what a stop drains).
+#[derive(Default)]
+struct Active {
+    n: AtomicUsize,
+    zero: Notify,
+}
+
+struct ActiveGuard(Arc<Active>);
+
+impl Active {
+    fn guard(self: &Arc<Self>) -> ActiveGuard {
+        self.n.fetch_add(1, Ordering::SeqCst);
+        ActiveGuard(Arc::clone(self))
+    }
+
+    async fn wait_zero(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.zero.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.n.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if self.0.n.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.zero.notify_waiters();
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn routes(&self) -> Vec<Route> {
+        self.table.read().unwrap_or_else(PoisonError::into_inner).routes()
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Table> {
+        Arc::clone(&self.table.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn maintenance_page(&self, service: &str) -> Option<String> {
+        self.maintenance.read().unwrap_or_else(PoisonError::into_inner).get(service).cloned()
+    }
+
+    fn pause_of(&self, service: &str) -> Option<Duration> {
+        self.paused.lock().unwrap_or_else(PoisonError::into_inner).get(service).copied()
+    }
+
+    /// Holds a request of a paused service until resumed (true) or its bound passes (false).
+    pub(crate) async fn wait_unpaused(&self, service: &str) -> bool {
+        // Subscribed before the check, so a resume in between is seen.
+        let mut resumed = self.resumed.subscribe();
+        let Some(max) = self.pause_of(service) else { return true };
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let _held = Held(&self.held);
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            match tokio::time::timeout_at(deadline, resumed.changed()).await {
+                Err(_) => return self.pause_of(service).is_none(),
+                Ok(Err(_)) => return true,
+                Ok(Ok(())) if self.pause_of(service).is_none() => return true,
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+
+    /// Replaces the routes (and maintenance pages): persisted first, then swapped in whole.
+    pub(crate) fn commit(&self, routes: Vec<Route>, maintenance: BTreeMap<String, String>) -> Result<(), ProxyError> {
+        let state = PersistedState { routes: routes.clone(), maintenance: maintenance.clone() };
+        state::save(&self.config.state, &state)?;
+        let table = Arc::new(Table::new(routes, &self.stats));
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = table;
+        *self.maintenance.write().unwrap_or_else(PoisonError::into_inner) = maintenance;
+        Ok(())
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        *self.stop.borrow() != RUNNING
+    }
+
+    /// Stops accepting, drains (bounded by `drain_timeout_ms`), then closes what is left.
+    pub(crate) fn begin_stop(self: &Arc<Self>, exit: Exit) {
+        let started = self.stop.send_if_modified(|level| {
+            if *level == RUNNING {
+                *level = DRAINING;
+                true
+            } else {
+                false
+            }
+        });
+        if !started {
+            return;
+        }
+        // Our copies of the listeners close here; after an upgrade the new process holds them open.
+        self.listeners.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if exit == Exit::Stopped {
+            let _ = std::fs::remove_file(&self.config.admin_socket);
+        }
+        tracing::info!(?exit, "proxy stopping: draining");
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            let drain = Duration::from_millis(shared.config.drain_timeout_ms);
+            if !shared.active.wait_zero(drain).await {
+                tracing::warn!("drain timeout: closing {} connections", shared.active.n.load(Ordering::SeqCst));
+            }
+            shared.stop.send_replace(CLOSED);
+            shared.active.wait_zero(Duration::from_secs(5)).await;
+            shared.exit.send_replace(Some(exit));
+        });
+    }
+
+    /// Starts the configured command on our sockets; once it is ready, this proxy drains and ends.
+    pub(crate) async fn upgrade(self: &Arc<Self>) -> Result<Successor, ProxyError> {
+        let Some(command) = self.config.upgrade.clone() else {
+            return Err(ProxyError::Upgrade("no upgrade command configured".into()));
+        };
+        if self.stopping() {
+            return Err(ProxyError::Upgrade("the proxy is stopping".into()));
+        }
+        if self.upgrading.swap(true, Ordering::SeqCst) {
+            return Err(ProxyError::Upgrade("an upgrade is already in progress".into()));
+        }
+        let fds = self.listener_fds();
+        let result = match fds {
+            Ok((tcp, admin)) => {
+                let admin_socket = self.config.admin_socket.clone();
+                tokio::task::spawn_blocking(move || {
+                    handoff::hand_over(&command, &admin_socket, tcp, admin, UPGRADE_TIMEOUT)
+                })
+                .await
+                .unwrap_or_else(|e| Err(ProxyError::Upgrade(format!("handoff task: {e}"))))
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(successor) => {
+                tracing::info!(pid = successor.pid(), "upgrade: the new process is serving");
+                self.begin_stop(Exit::Upgraded);
+                Ok(successor)
+            }
+            Err(e) => {
+                self.upgrading.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    fn listener_fds(&self) -> Result<(Vec<(SocketAddr, OwnedFd)>, OwnedFd), ProxyError> {
+        let guard = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((tcp, admin)) = guard.as_ref() else {
+            return Err(ProxyError::Upgrade("the proxy is stopping".into()));
+        };
+        let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(|e| ProxyError::io("dup", e));
+        let tcp = tcp.iter().map(|(addr, l)| Ok((*addr, dup(l.as_fd())?))).collect::<Result<Vec<_>, ProxyError>>()?;
+        Ok((tcp, dup(admin.as_fd())?))
+    }
+}
+
+/// A running proxy. Dropping it does not stop it; call [`ProxyHandle::shutdown`] and [`ProxyHandle::wait`].
+#[derive(Clone)]
+pub struct ProxyHandle {
+    shared: Arc<Shared>,
+}
+
+impl ProxyHandle {
+    /// The client listeners' addresses, in config order.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.shared.addrs
+    }
+
+    pub fn admin_socket(&self) -> PathBuf {
+        self.shared.config.admin_socket.clone()
+    }
+
+    /// Begins a graceful stop (stop accepting, drain, close); see [`ProxyHandle::wait`].
+    pub fn shutdown(&self) {
+        self.shared.begin_stop(Exit::Stopped);
+    }
+
+    /// Hands the sockets to a new process (the config's `upgrade` command) and, once it is ready, drains.
+    pub async fn upgrade(&self) -> Result<Successor, ProxyError> {
+        self.shared.upgrade().await
+    }
+
+    /// Resolves when the proxy has ended (drained or upgraded).
+    pub async fn wait(&self) -> Exit {
+        let mut exit = self.shared.exit.subscribe();
+        loop {
+            if let Some(reason) = *exit.borrow_and_update() {
+                return reason;
+            }
+            if exit.changed().await.is_err() {
+                return Exit::Stopped;
+            }
+        }
+    }
+}
+
+/// Starts serving on `listeners` (call inside a tokio runtime). Loads the state file (or the config's
+/// routes on a first start); an adopted proxy reports ready to its predecessor once it serves.
+pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHandle, ProxyError> {
+    let persisted = match state::load(&config.state)? {
+        Some(state) => state,
+        None => {
+            let mut routes = config.routes.clone();
+            for route in &mut routes {
+                route.validate().map_err(|e| ProxyError::Config(format!("route {}: {e}", route.service)))?;
+            }
+            PersistedState { routes, maintenance: BTreeMap::new() }
+        }
+    };
+    let access_log = config.access_log.as_deref().map(AccessLog::open).transpose()?;
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_millis(config.request_timeout_ms.min(10_000))));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .timer(TokioTimer::new())
+        .build(connector);
+    let mut tcp = Vec::new();
+    let mut addrs = Vec::new();
+    for (listen, std_listener) in listeners.tcp {
+        let addr = std_listener.local_addr().map_err(|e| ProxyError::io("listener address", e))?;
+        let acceptor = listen.tls.as_ref().map(tls::acceptor).transpose()?;
+        let listener = Arc::new(TcpListener::from_std(std_listener).map_err(|e| ProxyError::io("listener", e))?);
+        addrs.push(addr);
+        tcp.push((addr, listener, acceptor));
+    }
+    let admin = Arc::new(UnixListener::from_std(listeners.admin).map_err(|e| ProxyError::io("admin socket", e))?);
+    let stats = Stats::default();
+    let table = Arc::new(Table::new(persisted.routes.clone(), &stats));
+    let shared = Arc::new(Shared {
+        table: RwLock::new(table),
+        stats,
+        maintenance: RwLock::new(persisted.maintenance),
+        paused: Mutex::new(BTreeMap::new()),
+        resumed: watch::Sender::new(0),
+        client,
+        access_log,
+        state_lock: tokio::sync::Mutex::new(()),
+        upgrading: AtomicBool::new(false),
+        held: AtomicU64::new(0),
+        stop: watch::Sender::new(RUNNING),
+        exit: watch::Sender::new(None),
+        active: Arc::new(Active::default()),
+        listeners: Mutex::new(Some((
+            tcp.iter().map(|(addr, l, _)| (*addr, Arc::clone(l))).collect(),
+            Arc::clone(&admin),
+        ))),
+        addrs,
+        config,
+    });
+    // A first start writes the state file, so a restart finds exactly what is served.
+    if !shared.config.state.exists() {
+        shared.commit(shared.routes(), BTreeMap::new())?;
+    }
+    for (addr, listener, acceptor) in tcp {
+        tokio::spawn(accept_tcp(Arc::clone(&shared), listener, acceptor));
+        tracing::info!(%addr, "proxy listening");
+    }
+    tokio::spawn(accept_admin(Arc::clone(&shared), admin));
+    if let Some(stream) = listeners.ready {
+        handoff::signal_ready(stream).map_err(|e| ProxyError::io("report ready to the old process", e))?;
+    }
+    Ok(ProxyHandle { shared })
+}
+
+async fn stopped(stop: &mut watch::Receiver<u8>, level: u8) {
+    let _ = stop.wait_for(|v| *v >= level).await;
+}
+
+async fn accept_tcp(shared: Arc<Shared>, listener: Arc<TcpListener>, tls: Option<tokio_rustls::TlsAcceptor>) {
+    let mut stop = shared.stop.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(&mut stop, DRAINING) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // EMFILE and friends: back off a little instead of spinning.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let active = shared.active.guard();
+            match tls {
+                None => {
+                    let info = ConnInfo { peer, https: false };
+                    serve_client(shared, stream, info, active).await;
+                }
+                Some(acceptor) => {
+                    let handshake = Duration::from_millis(shared.config.idle_timeout_ms);
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let info = ConnInfo { peer, https: true };
+                            serve_client(shared, stream, info, active).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+}
+
+async fn accept_admin(shared: Arc<Shared>, listener: Arc<UnixListener>) {
+    let mut stop = shared.stop.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(&mut stop, DRAINING) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!("admin accept: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let active = shared.active.guard();
+            let service_shared = Arc::clone(&shared);
+            let conn_state = Arc::new(ConnState::default());
+            let state = Arc::clone(&conn_state);
+            let service = hyper::service::service_fn(move |req| {
+                let shared = Arc::clone(&service_shared);
+                let state = Arc::clone(&state);
+                state.begin();
+                async move {
+                    let response = admin::handle(shared, req).await;
+                    state.end();
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            drive(&shared, conn, &conn_state, |c| c.graceful_shutdown()).await;
+            drop(active);
+        });
+    }
+}
+
+/// Requests begun and in progress on one connection (its idle timeout, the idle grace of a stop).
+struct ConnState {
+    busy: AtomicUsize,
+    started: AtomicU64,
+    notify: Notify,
+    last_activity: Mutex<tokio::time::Instant>,
+}
+
+impl Default for ConnState {
+    fn default() -> Self {
+        ConnState {
+            busy: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
+            notify: Notify::new(),
+            last_activity: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+}
+
+impl ConnState {
+    fn begin(&self) {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        self.started.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+        self.notify.notify_waiters();
+    }
+
+    fn end(&self) {
+        self.touch();
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn touch(&self) {
+        *self.last_activity.lock().unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
+    }
+
+    fn last_activity(&self) -> tokio::time::Instant {
+        *self.last_activity.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn serve_client<I>(shared: Arc<Shared>, io: I, info: ConnInfo, active: ActiveGuard)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn_state = Arc::new(ConnState::default());
+    let service_shared = Arc::clone(&shared);
+    let state = Arc::clone(&conn_state);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let shared = Arc::clone(&service_shared);
+        let state = Arc::clone(&state);
+        state.begin();
+        async move {
+            let response: Response<Body> = proxy::handle(shared, info, req).await;
+            state.end();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let idle = Duration::from_millis(shared.config.idle_timeout_ms);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(idle).keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    drive(&shared, conn, &conn_state, |c| c.graceful_shutdown()).await;
+    drop(active);
+}
+
+/// Runs a connection. It is closed gracefully when it has had no request for `idle_timeout_ms`, or on a
+/// stop (after the idle grace); a forced close drops it.
+async fn drive<C, F>(shared: &Shared, conn: C, state: &ConnState, graceful: F)
+where
+    C: Future,
+    F: FnOnce(std::pin::Pin<&mut C>),
+{
+    tokio::pin!(conn);
+    let mut stop = shared.stop.subscribe();
+    let idle = Duration::from_millis(shared.config.idle_timeout_ms);
+    let mut deadline = state.last_activity() + idle;
+    let draining = loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = stopped(&mut stop, DRAINING) => break true,
+            () = tokio::time::sleep_until(deadline) => {
+                let now = tokio::time::Instant::now();
+                if state.busy.load(Ordering::SeqCst) > 0 {
+                    deadline = now + idle;
+                } else if state.last_activity() + idle <= now {
+                    break false;
+                } else {
+                    deadline = state.last_activity() + idle;
+                }
+            }
+        }
+    };
+    if draining && state.busy.load(Ordering::SeqCst) == 0 {
+        let seen = state.started.load(Ordering::SeqCst);
+        let grace = tokio::time::sleep(IDLE_GRACE);
+        tokio::pin!(grace);
+        loop {
+            let notified = state.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if state.started.load(Ordering::SeqCst) != seen {
+                break;
+            }
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                () = &mut notified => {}
+                () = &mut grace => break,
+                () = stopped(&mut stop, CLOSED) => return,
+            }
+        }
+    }
+    graceful(conn.as_mut());
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopped(&mut stop, CLOSED) => {}
+    }
+}
+
+/// Copies an upgraded connection both ways; ends with either side or a forced close.
+pub(crate) fn spawn_tunnel(
+    shared: Arc<Shared>,
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    on_end: impl FnOnce(u64) + Send + 'static,
+) {
+    let active = shared.active.guard();
+    tokio::spawn(async move {
+        let mut stop = shared.stop.subscribe();
+        let mut bytes = 0;
+        match tokio::try_join!(client, upstream) {
+            Ok((client, upstream)) => {
+                let mut client = TokioIo::new(client);
+                let mut upstream = TokioIo::new(upstream);
+                tokio::select! {
+                    copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                        if let Ok((up, down)) = copied {
+                            bytes = up + down;
+                        }
+                    }
+                    () = stopped(&mut stop, CLOSED) => {}
+                }
+            }
+            Err(e) => tracing::debug!("upgrade: {e}"),
+        }
+        on_end(bytes);
+        drop(active);
+    });
+}
