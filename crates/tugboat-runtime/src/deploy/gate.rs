@@ -101,7 +101,8 @@ pub struct Watched {
     pub errors: u64,
 }
 
-/// Green after the switch, for `plan.watch`: its 5xx share through the proxy, its container, its path.
+/// Green for `window` (the canary's duration, or the watch after the switch): its 5xx share through the
+/// proxy, its container, its health path.
 #[allow(clippy::too_many_arguments)]
 pub fn watch(
     engine: &dyn Engine,
@@ -111,9 +112,10 @@ pub fn watch(
     green_address: std::net::SocketAddr,
     baseline: &TargetCounters,
     plan: &DeployPlan,
+    window: Duration,
     cancel: &CancelToken,
 ) -> Result<Watched> {
-    let deadline = Instant::now() + plan.watch;
+    let deadline = Instant::now() + window;
     let mut watched = Watched { failure: None, requests: 0, errors: 0 };
     let mut path_failures = 0;
     while Instant::now() < deadline {

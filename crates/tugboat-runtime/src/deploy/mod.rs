@@ -27,7 +27,7 @@ pub fn deployed_images(
     for service in stack.config.deploy.keys() {
         let last = store.deploys(&stack.name, service, 20)?.into_iter().find(|d| d.outcome.as_deref() == Some("ok"));
         if let Some(d) = last {
-            images.insert(service.clone(), d.to_image);
+            images.insert(service.clone(), d.to_digest.unwrap_or(d.to_image));
         }
     }
     Ok(images)
@@ -324,14 +324,18 @@ impl Deploy<'_> {
         let image = engine
             .image(&plan.image)?
             .ok_or_else(|| Error::cannot_act(format!("image {} is not present", plan.image)))?;
-        let digest = image.repo_digests.first().cloned();
+        let digest = digest_of(&plan.image, &image.repo_digests);
+        if let Some(d) = &digest {
+            ctx.store.deploy_digest(journal, d)?;
+        }
 
         // 2. Green beside blue.
         ctx.cancel.check()?;
         step(ctx, "start green", 2);
         ctx.store.deploy_phase(journal, "starting", Some(&plan.container))?;
         let mut spec = plan.spec.clone();
-        let green_spec = green_spec(&mut spec, service, &plan.image)?;
+        // Pinned: green runs the digest the tag named when it was pulled.
+        let green_spec = green_spec(&mut spec, service, digest.as_deref().unwrap_or(&plan.image))?;
         let number: u32 = plan.container.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(1);
         let desired = DesiredContainer {
             service: service.clone(),
@@ -402,6 +406,33 @@ impl Deploy<'_> {
         let blue_addr = plan.blue.as_ref().and_then(|b| b.address.as_deref()).map(socket_addr).transpose()?;
         let route = |address| route_to(service, &plan.target, address);
         let baseline = self.router.counters(service, green_addr)?;
+        let grace = plan.spec.services.iter().find(|s| &s.name == service).and_then(|s| s.stop_grace_seconds);
+
+        // 4a. Canary: a share of sessions to green first; failing, they go back to blue.
+        if let (Some(canary), Some(blue)) = (&plan.target.canary, blue_addr) {
+            ctx.store.deploy_phase(journal, "canary", None)?;
+            let mut split = route(blue);
+            split.canary = Some(tugboat_proxy::Canary { address: green_addr, percent: canary.percent.clamp(1, 99) });
+            self.router.set_route(&split)?;
+            let window = canary.duration.map(|d| d.0).unwrap_or(Duration::from_secs(60));
+            let watched = gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, window, &ctx.cancel)?;
+            if let Some(reason) = watched.failure {
+                self.router.set_route(&route(blue))?;
+                self.router.drain(service, green_addr, plan.drain)?;
+                engine.stop(&green_id, grace)?;
+                return Ok(DeployReport {
+                    service: service.clone(),
+                    outcome: "rolled_back",
+                    from: plan.blue.clone(),
+                    to,
+                    digest,
+                    healthy_after_ms,
+                    reason: Some(format!("canary: {reason}")),
+                    watched_requests: watched.requests,
+                    watched_errors: watched.errors,
+                });
+            }
+        }
         self.router.set_route(&route(green_addr))?;
         step(ctx, "drain blue", 5);
         ctx.store.deploy_phase(journal, "draining", None)?;
@@ -412,8 +443,8 @@ impl Deploy<'_> {
         // 5. Watch green through the proxy; blue still runs, so going back is one switch.
         step(ctx, "watch green", 6);
         ctx.store.deploy_phase(journal, "watching", None)?;
-        let watched = gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, &ctx.cancel)?;
-        let grace = plan.spec.services.iter().find(|s| &s.name == service).and_then(|s| s.stop_grace_seconds);
+        let watched =
+            gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, plan.watch, &ctx.cancel)?;
         if let Some(reason) = watched.failure {
             ctx.store.deploy_phase(journal, "rolling_back", None)?;
             match (blue_addr, &plan.blue_id) {
@@ -473,6 +504,10 @@ impl std::fmt::Display for DeployPlan {
         let pull = if self.pull { ", pulled first" } else { "" };
         writeln!(f, "  green:    {} ({}{pull})", self.container, self.image)?;
         writeln!(f, "  health:   {}, within {}s", self.health, self.health_timeout.as_secs())?;
+        if let Some(c) = &self.target.canary {
+            let secs = c.duration.map(|d| d.0.as_secs()).unwrap_or(60);
+            writeln!(f, "  canary:   {} % of sessions (sticky) to green for {secs}s first", c.percent)?;
+        }
         if self.kind == "http" {
             let hosts = if self.hosts.is_empty() { "any host".to_string() } else { self.hosts.join(", ") };
             writeln!(f, "  switch:   route {hosts} to green; drain blue for up to {}s", self.drain.as_secs())?;
@@ -489,6 +524,13 @@ impl std::fmt::Display for DeployPlan {
 
 fn at(address: &Option<String>) -> String {
     address.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+}
+
+/// The digest reference of a pulled image in the reference's own repository (`repo@sha256:…`); none
+/// for an image built here.
+fn digest_of(reference: &str, repo_digests: &[String]) -> Option<String> {
+    let repo = if reference.contains('@') { reference.split('@').next() } else { Some(crate::engine::split_tag(reference).0) };
+    repo_digests.iter().find(|d| d.split('@').next() == repo).cloned()
 }
 
 /// The service's route with one target.
@@ -542,6 +584,13 @@ fn recover(deploy: &Deploy, ctx: &mut Ctx) -> Result<()> {
     let Some(open) = ctx.store.unfinished_deploy(&deploy.stack.name, service)? else { return Ok(()) };
     let green = open.to_container.clone();
     let switched = matches!(open.phase.as_str(), "switching" | "draining" | "watching" | "rolling_back" | "done");
+    // Killed in the canary: the share of sessions on green goes back to blue.
+    if open.phase == "canary" {
+        if let Some(mut r) = deploy.router.route(service).ok().flatten() {
+            r.canary = None;
+            deploy.router.set_route(&r)?;
+        }
+    }
     let route = deploy.router.route(service).ok().flatten();
     let engine = deploy.engine;
     if let Some(green) = &green {

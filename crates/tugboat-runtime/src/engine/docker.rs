@@ -264,7 +264,7 @@ impl Engine for Docker {
 }
 
 /// `registry:5000/name:tag` -> (`registry:5000/name`, `tag`); a digest reference keeps its `@sha256:…`.
-pub(crate) fn split_tag(reference: &str) -> (&str, Option<&str>) {
+pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
     if reference.contains('@') {
         return (reference, None);
     }

@@ -11,7 +11,7 @@ use bollard::models::{
 use tugboat::ops::{Classify, ErrorKind};
 
 pub use auth::{registry_credentials, registry_of};
-pub use docker::Docker;
+pub use docker::{split_tag, Docker};
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 

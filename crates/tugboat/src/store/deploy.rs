@@ -50,6 +50,8 @@ pub struct DeployRecord {
     pub from_image: Option<String>,
     pub to_container: Option<String>,
     pub to_image: String,
+    /// `name@sha256:…` once the image was resolved from a registry: what runs, and what rollback restores.
+    pub to_digest: Option<String>,
     /// The last phase reached (`pulling`, `starting`, `health`, `switching`, `draining`, `watching`,
     /// `rolling_back`, `done`).
     pub phase: String,
@@ -65,8 +67,8 @@ fn now_ms() -> i64 {
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
-const RECORD_COLUMNS: &str = "id, stack, service, kind, from_container, from_image, to_container, to_image, phase, \
-     started_ms, finished_ms, outcome, detail";
+const RECORD_COLUMNS: &str = "id, stack, service, kind, from_container, from_image, to_container, to_image, to_digest, \
+     phase, started_ms, finished_ms, outcome, detail";
 
 fn record(row: &rusqlite::Row) -> rusqlite::Result<DeployRecord> {
     Ok(DeployRecord {
@@ -78,11 +80,12 @@ fn record(row: &rusqlite::Row) -> rusqlite::Result<DeployRecord> {
         from_image: row.get(5)?,
         to_container: row.get(6)?,
         to_image: row.get(7)?,
-        phase: row.get(8)?,
-        started_ms: row.get(9)?,
-        finished_ms: row.get(10)?,
-        outcome: row.get(11)?,
-        detail: row.get(12)?,
+        to_digest: row.get(8)?,
+        phase: row.get(9)?,
+        started_ms: row.get(10)?,
+        finished_ms: row.get(11)?,
+        outcome: row.get(12)?,
+        detail: row.get(13)?,
     })
 }
 
@@ -168,6 +171,14 @@ impl Store {
                 "UPDATE deploys SET phase = ?2, to_container = COALESCE(?3, to_container), updated_ms = ?4 WHERE id = ?1",
                 params![id, phase, to_container, now_ms()],
             )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(())
+    }
+
+    /// Records the digest the image resolved to.
+    pub fn deploy_digest(&mut self, id: i64, digest: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE deploys SET to_digest = ?2, updated_ms = ?3 WHERE id = ?1", params![id, digest, now_ms()])
             .map_err(|e| self.sql_err(e))?;
         Ok(())
     }

@@ -172,6 +172,7 @@ const MIGRATIONS: &[&str] = &[
         from_image     TEXT,
         to_container   TEXT,
         to_image       TEXT NOT NULL,
+        to_digest      TEXT,
         phase          TEXT NOT NULL,
         started_ms     INTEGER NOT NULL,
         updated_ms     INTEGER NOT NULL,
