@@ -76,14 +76,13 @@ pub fn print_status(out: &mut dyn Write, r: &StatusReport) -> std::io::Result<()
         .collect();
     let name_w = rows.iter().map(|(_, c)| c.name.len()).max().unwrap_or(9).max(9);
     let svc_w = rows.iter().map(|(s, _)| s.len()).max().unwrap_or(7).max(7);
-    writeln!(
-        out,
-        "{}",
-        paint(BOLD, &format!("{:<svc_w$}  {:<name_w$}  {:<10} {:<9} IMAGE", "SERVICE", "CONTAINER", "STATE", "HEALTH"))
-    )?;
+    let state_w = rows.iter().map(|(_, c)| c.state.len()).max().unwrap_or(5).max(9);
+    let header =
+        format!("{:<svc_w$}  {:<name_w$}  {:<state_w$}  {:<9} IMAGE", "SERVICE", "CONTAINER", "STATE", "HEALTH");
+    writeln!(out, "{}", paint(BOLD, &header))?;
     for (service, c) in &rows {
         let health = c.health.as_deref().unwrap_or("-");
-        writeln!(out, "{service:<svc_w$}  {:<name_w$}  {:<10} {health:<9} {}", c.name, c.state, c.image)?;
+        writeln!(out, "{service:<svc_w$}  {:<name_w$}  {:<state_w$}  {health:<9} {}", c.name, c.state, c.image)?;
     }
     for d in &r.drift {
         writeln!(out, "{} {d}", paint(HIGH, "drift:"))?;

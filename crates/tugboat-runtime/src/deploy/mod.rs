@@ -415,7 +415,8 @@ impl Deploy<'_> {
             split.canary = Some(tugboat_proxy::Canary { address: green_addr, percent: canary.percent.clamp(1, 99) });
             self.router.set_route(&split)?;
             let window = canary.duration.map(|d| d.0).unwrap_or(Duration::from_secs(60));
-            let watched = gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, window, &ctx.cancel)?;
+            let watched =
+                gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, window, &ctx.cancel)?;
             if let Some(reason) = watched.failure {
                 self.router.set_route(&route(blue))?;
                 self.router.drain(service, green_addr, plan.drain)?;
@@ -529,7 +530,8 @@ fn at(address: &Option<String>) -> String {
 /// The digest reference of a pulled image in the reference's own repository (`repo@sha256:…`); none
 /// for an image built here.
 fn digest_of(reference: &str, repo_digests: &[String]) -> Option<String> {
-    let repo = if reference.contains('@') { reference.split('@').next() } else { Some(crate::engine::split_tag(reference).0) };
+    let repo =
+        if reference.contains('@') { reference.split('@').next() } else { Some(crate::engine::split_tag(reference).0) };
     repo_digests.iter().find(|d| d.split('@').next() == repo).cloned()
 }
 

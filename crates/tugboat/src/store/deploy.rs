@@ -67,7 +67,8 @@ fn now_ms() -> i64 {
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
-const RECORD_COLUMNS: &str = "id, stack, service, kind, from_container, from_image, to_container, to_image, to_digest, \
+const RECORD_COLUMNS: &str =
+    "id, stack, service, kind, from_container, from_image, to_container, to_image, to_digest, \
      phase, started_ms, finished_ms, outcome, detail";
 
 fn record(row: &rusqlite::Row) -> rusqlite::Result<DeployRecord> {
