@@ -5,8 +5,9 @@
 # tug-testserver: it answers one request per connection (Connection: close) on a thread each, so it
 # would be the bottleneck and would measure connection setup instead of proxying.
 #
-# Needs: wrk, nginx (Debian: apt-get install wrk nginx-light), and the proxy binary: until `tug proxy`
-# exists, `cargo build --release -p tugboat-proxy --example proxy` (PROXY_BIN overrides the path).
+# Needs: wrk, nginx (Debian: apt-get install wrk nginx-light), and a release `tug`
+# (`cargo build --release -p tug`; TUG overrides the path). The route is set through the admin API, as
+# `tug deploy` sets it.
 # Usage: bench/proxy/run.sh [DURATION_S] [CONNECTIONS] [THREADS]
 set -euo pipefail
 
@@ -14,11 +15,11 @@ DURATION=${1:-10}
 CONNS=${2:-32}
 THREADS=${3:-2}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PROXY_BIN=${PROXY_BIN:-$ROOT/target/release/examples/proxy}
+TUG=${TUG:-$ROOT/target/release/tug}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 ORIGIN_PORT=18081 NGINX_PROXY_PORT=18082 TUG_PORT=18083
 
-for tool in wrk "$NGINX" "$PROXY_BIN"; do
+for tool in wrk "$NGINX" "$TUG"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 2; }
 done
 
@@ -65,16 +66,14 @@ http {
 CONF
 "$NGINX" -p "$WORK" -c "$WORK/nginx.conf"
 
-cat > "$WORK/proxy.json" <<JSON
-{
-  "listen": ["127.0.0.1:$TUG_PORT"],
-  "admin_socket": "$WORK/admin.sock",
-  "state": "$WORK/routes.json",
-  "routes": [{ "service": "bench", "targets": [{ "address": "127.0.0.1:$ORIGIN_PORT" }] }]
-}
-JSON
-"$PROXY_BIN" "$WORK/proxy.json" &
+mkdir -p "$WORK/stack"
+printf 'services:\n  origin:\n    image: nginx\n' > "$WORK/stack/compose.yml"
+printf 'proxy: { listen: ["127.0.0.1:%s"], access_log: off }\n' "$TUG_PORT" > "$WORK/stack/tugboat.yml"
+"$TUG" proxy --dir "$WORK/stack" &
 PIDS+=($!)
+for _ in $(seq 100); do [ -S "$WORK/stack/.tugboat/proxy.sock" ] && break; sleep 0.1; done
+curl -fsS --unix-socket "$WORK/stack/.tugboat/proxy.sock" -X PUT http://tug/routes/bench \
+  -d "{\"service\": \"bench\", \"targets\": [{\"address\": \"127.0.0.1:$ORIGIN_PORT\"}]}" >/dev/null
 for _ in $(seq 100); do
   curl -fsS -o /dev/null "http://127.0.0.1:$TUG_PORT/1k" 2>/dev/null && break
   sleep 0.1

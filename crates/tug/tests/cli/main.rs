@@ -16,6 +16,7 @@ mod config;
 mod containers;
 mod databases;
 mod deploy;
+mod deploy_cases;
 mod diff_env;
 mod errors;
 mod examples;

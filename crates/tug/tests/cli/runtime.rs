@@ -438,9 +438,9 @@ fn sigint_during_a_wait_stops_up_and_records_it_interrupted() {
 // ---------------------------------------------------------------------------------------------------------
 // A real registry: Debian's docker-registry (the distribution registry) on a loopback port, htpasswd auth.
 
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -455,7 +455,7 @@ const NEED_REGISTRY: &str = "install Debian's docker-registry and apache2-utils 
      apt-get install docker-registry apache2-utils — scripts/test does this";
 
 impl Registry {
-    fn start(user: &str, password: &str) -> Registry {
+    pub(crate) fn start(user: &str, password: &str) -> Registry {
         let exe = which("docker-registry").unwrap_or_else(|| panic!("no docker-registry: {NEED_REGISTRY}"));
         let htpasswd = which("htpasswd").unwrap_or_else(|| panic!("no htpasswd: {NEED_REGISTRY}"));
         let dir = tempfile::tempdir().unwrap();
@@ -481,8 +481,18 @@ impl Registry {
         registry
     }
 
+    /// A docker config holding `user:password` for the registry at `port`, written as `docker login` writes
+    /// it (for credentials the registry refuses, which `docker login` would not store).
+    pub(crate) fn login_config(port: u16, user: &str, password: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64(format!("{user}:{password}").as_bytes());
+        let config = format!(r#"{{"auths": {{"127.0.0.1:{port}": {{"auth": "{auth}"}}}}}}"#);
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        dir
+    }
+
     /// `docker login` into a fresh config dir; returns it.
-    fn login(&self, user: &str, password: &str) -> tempfile::TempDir {
+    pub(crate) fn login(&self, user: &str, password: &str) -> tempfile::TempDir {
         let config = tempfile::tempdir().unwrap();
         let mut child = Command::new("docker")
             .args(["login", "-u", user, "--password-stdin", &format!("127.0.0.1:{}", self.port)])
@@ -500,8 +510,26 @@ impl Registry {
     }
 }
 
-fn push(reference: &str, config: &Path) {
-    docker(&["tag", test_image(), reference]);
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Tags `image` as `reference`, pushes it with the credentials in `config`, and removes the local tag.
+pub(crate) fn push_image(image: &str, reference: &str, config: &Path) {
+    docker(&["tag", image, reference]);
     let out = Command::new("docker").args(["push", reference]).env("DOCKER_CONFIG", config).output().unwrap();
     assert!(out.status.success(), "docker push: {}", String::from_utf8_lossy(&out.stderr));
     docker(&["rmi", reference]);
@@ -513,7 +541,7 @@ fn a_missing_image_is_pulled_with_the_users_credentials_or_the_registrys_answer_
     let config = registry.login("ci", "pull-s3cret");
     let p = Project::new();
     let reference = format!("127.0.0.1:{}/{}/server:1", registry.port, p.name);
-    push(&reference, config.path());
+    push_image(test_image(), &reference, config.path());
     let f = stack(&p, &format!("services:\n  app:\n    image: {reference}\n"));
     let config_dir = config.path().to_str().unwrap();
 

@@ -48,6 +48,9 @@ use crate::observe::{self, ContainerState};
 use crate::spec::{self, ProjectSpec, ServiceSpec};
 use router::{socket_addr, Route, Router, Target};
 
+/// Phases after which the route may point at green.
+const SWITCHED: &[&str] = &["switching", "draining", "watching", "rolling_back", "done"];
+
 /// The label on containers `tug deploy` created; its value is the deploy's journal id.
 pub const DEPLOY_LABEL: &str = "org.tugboat.deploy";
 
@@ -186,21 +189,21 @@ impl Operation for Deploy<'_> {
         });
         self.engine.version()?;
         let pull = self.engine.image(&image)?.is_none();
-        let blue = live_container(self.engine, &spec.project, service)?;
         let port = target.port;
+        // An HTTP service moves traffic through the proxy: it must answer before anything starts.
+        let route = match port {
+            Some(_) => self.router.route(service)?,
+            None => None,
+        };
+        let unfinished = ctx.store.unfinished_deploy(&self.stack.name, service)?;
+        let blue = current_blue(self.engine, &spec.project, service, port, route.as_ref(), unfinished.as_ref())?;
         let blue_side = blue.as_ref().map(|b| Side {
             container: b.name.clone(),
             image: b.image.clone(),
             address: port.and_then(|p| address(b, p)),
         });
-        if port.is_some() {
-            // An HTTP service moves traffic through the proxy: it must answer before anything starts.
-            self.router.route(service)?;
-        }
-        let recover = ctx
-            .store
-            .unfinished_deploy(&self.stack.name, service)?
-            .map(|d| format!("deploy {} to {} stopped at `{}`: resolved first", d.id, d.to_image, d.phase));
+        let recover =
+            unfinished.map(|d| format!("deploy {} to {} stopped at `{}`: resolved first", d.id, d.to_image, d.phase));
         let health = match (&target.health.path, port) {
             (Some(path), Some(port)) => format!("GET {path} on port {port}"),
             _ => "the container's health check (running, without one)".into(),
@@ -264,6 +267,37 @@ pub fn address(c: &ContainerState, port: u16) -> Option<String> {
     c.ip.as_ref().map(|ip| format!("{ip}:{port}"))
 }
 
+/// Blue: the running container the proxy routes to; without a route, the one an unfinished deploy started
+/// from; else the newest running one. (A deploy killed half-way leaves two running: the route, or the
+/// journal, says which one is blue.)
+fn current_blue(
+    engine: &dyn Engine,
+    project: &str,
+    service: &str,
+    port: Option<u16>,
+    route: Option<&Route>,
+    unfinished: Option<&tugboat::store::DeployRecord>,
+) -> Result<Option<ContainerState>> {
+    let mut running = Vec::new();
+    for c in observe::project_containers(engine, project)?.iter().filter(|c| c.label(labels::SERVICE) == Some(service))
+    {
+        let state = observe::inspect(engine, &c.id)?;
+        if state.running() {
+            running.push(state);
+        }
+    }
+    let routed = |c: &ContainerState| match (port, route) {
+        (Some(p), Some(r)) => address(c, p).is_some_and(|a| r.targets.iter().any(|t| t.address.to_string() == a)),
+        _ => false,
+    };
+    let started_from =
+        |c: &ContainerState| unfinished.and_then(|d| d.from_container.as_deref()) == Some(c.name.as_str());
+    if let Some(i) = running.iter().position(routed).or_else(|| running.iter().position(started_from)) {
+        return Ok(Some(running.swap_remove(i)));
+    }
+    Ok(running.pop())
+}
+
 /// The service's live container: the running one (the newest when several run).
 pub fn live_container(engine: &dyn Engine, project: &str, service: &str) -> Result<Option<ContainerState>> {
     let mut live = None;
@@ -301,7 +335,20 @@ impl Deploy<'_> {
                 let result = if report.reason.is_some() { "rolled_back" } else { "ok" };
                 ctx.store.finish_deploy(journal, result, detail.as_deref())?;
             }
+            // Interrupted, or failed once traffic had moved (the proxy went away during the watch): left
+            // open, so the next `tug deploy` / `tug rollback` resolves it by what the route says.
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e)
+                if ctx
+                    .store
+                    .unfinished_deploy(stack, service)?
+                    .is_some_and(|d| SWITCHED.contains(&d.phase.as_str())) =>
+            {
+                return Err(Error::new(
+                    e.kind(),
+                    format!("{e}; traffic had moved to green: the next `tug deploy {service}` or `tug rollback {service}` resolves it"),
+                ));
+            }
             Err(e) => ctx.store.finish_deploy(journal, "failed", Some(&e.summary()))?,
         }
         outcome
@@ -581,11 +628,11 @@ fn remove_older_generations(
 
 /// A deploy a killed `tug` left half-way: before the switch, green is removed (blue never stopped
 /// serving); after it, the route decides — whichever container it points at is kept running.
-fn recover(deploy: &Deploy, ctx: &mut Ctx) -> Result<()> {
+pub(crate) fn recover(deploy: &Deploy, ctx: &mut Ctx) -> Result<()> {
     let service = &deploy.options.service;
     let Some(open) = ctx.store.unfinished_deploy(&deploy.stack.name, service)? else { return Ok(()) };
     let green = open.to_container.clone();
-    let switched = matches!(open.phase.as_str(), "switching" | "draining" | "watching" | "rolling_back" | "done");
+    let switched = SWITCHED.contains(&open.phase.as_str());
     // Killed in the canary: the share of sessions on green goes back to blue.
     if open.phase == "canary" {
         if let Some(mut r) = deploy.router.route(service).ok().flatten() {
@@ -603,11 +650,16 @@ fn recover(deploy: &Deploy, ctx: &mut Ctx) -> Result<()> {
             (Some(r), Some(a)) => r.targets.iter().any(|t| t.address.to_string() == *a),
             _ => false,
         };
-        if !(switched && serving) {
-            if let Some(s) = &state {
-                engine.stop(&s.id, Some(2))?;
-                engine.remove(&s.id, false)?;
+        if switched && serving {
+            // Green took over before the kill: the old blue stops, as the deploy would have.
+            if let Some(old) = open.from_container.as_deref().and_then(|b| observe::inspect(engine, b).ok()) {
+                if old.running() {
+                    engine.stop(&old.id, None)?;
+                }
             }
+        } else if let Some(s) = &state {
+            engine.stop(&s.id, Some(2))?;
+            engine.remove(&s.id, false)?;
         }
     }
     let outcome = if switched { "recovered" } else { "reverted" };

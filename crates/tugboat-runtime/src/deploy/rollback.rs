@@ -9,7 +9,7 @@ use tugboat::stack::Stack;
 use tugboat::store::LockTaken;
 
 use super::router::{socket_addr, Router};
-use super::{address, gate, live_container, Side};
+use super::{address, gate, Side};
 use crate::engine::Engine;
 use crate::observe;
 
@@ -27,10 +27,13 @@ pub struct RollbackPlan {
     pub previous: Side,
     /// The deploy being undone (journal id).
     pub undoes: i64,
+    /// It never finished (killed, or its proxy went away): this rollback closes it.
+    pub resolves_unfinished: bool,
     #[serde(skip)]
     previous_id: String,
+    /// The other running containers of the service, with their addresses: drained and stopped.
     #[serde(skip)]
-    current_id: Option<String>,
+    others: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,12 +75,19 @@ impl Operation for Rollback<'_> {
         let target = self.stack.config.deploy.get(service).ok_or_else(|| {
             Error::new(ErrorKind::Config, format!("service {service} has no `deploy.{service}` in tugboat.yml"))
         })?;
-        let last = ctx
-            .store
-            .deploys(&self.stack.name, service, 20)?
-            .into_iter()
-            .find(|d| d.kind == "deploy" && d.outcome.as_deref() == Some("ok"))
-            .ok_or_else(|| Error::new(ErrorKind::CannotAct, format!("service {service} has no deploy to roll back")))?;
+        // A deploy left half-way (killed, or its proxy went away) is the one to undo; else the last one.
+        let unfinished = ctx.store.unfinished_deploy(&self.stack.name, service)?;
+        let last = match unfinished.clone() {
+            Some(open) => open,
+            None => ctx
+                .store
+                .deploys(&self.stack.name, service, 20)?
+                .into_iter()
+                .find(|d| d.kind == "deploy" && d.outcome.as_deref() == Some("ok"))
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::CannotAct, format!("service {service} has no deploy to roll back"))
+                })?,
+        };
         let previous_name = last.from_container.clone().ok_or_else(|| {
             Error::new(ErrorKind::CannotAct, format!("deploy {} of {service} replaced no container", last.id))
         })?;
@@ -88,7 +98,17 @@ impl Operation for Rollback<'_> {
             )
         })?;
         let project = crate::spec::resolve(self.stack)?.project;
-        let current = live_container(self.engine, &project, service)?.filter(|c| c.id != previous.id);
+        // Everything else of the service that runs stops once the previous version serves.
+        let mut others = Vec::new();
+        for c in observe::project_containers(self.engine, &project)?
+            .iter()
+            .filter(|c| c.label(crate::labels::SERVICE) == Some(service.as_str()))
+        {
+            let state = observe::inspect(self.engine, &c.id)?;
+            if state.running() && state.id != previous.id {
+                others.push(state);
+            }
+        }
         let side = |c: &observe::ContainerState| Side {
             container: c.name.clone(),
             image: c.image.clone(),
@@ -96,11 +116,12 @@ impl Operation for Rollback<'_> {
         };
         Ok(RollbackPlan {
             service: service.clone(),
-            current: current.as_ref().map(side),
+            current: others.last().map(side),
             previous: side(&previous),
             undoes: last.id,
+            resolves_unfinished: unfinished.is_some(),
             previous_id: previous.id.clone(),
-            current_id: current.map(|c| c.id),
+            others: others.iter().map(|c| (c.id.clone(), target.port.and_then(|p| address(c, p)))).collect(),
         })
     }
 
@@ -156,14 +177,17 @@ impl Rollback<'_> {
             if let Some(addr) = &to.address {
                 ctx.store.deploy_phase(journal, "switching", None)?;
                 self.router.set_route(&super::route_to(service, &target, socket_addr(addr)?))?;
-                if let Some(current) = plan.current.as_ref().and_then(|c| c.address.as_deref()) {
-                    ctx.store.deploy_phase(journal, "draining", None)?;
-                    let drain = target.drain.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(10));
+                ctx.store.deploy_phase(journal, "draining", None)?;
+                let drain = target.drain.map(|d| d.0).unwrap_or(std::time::Duration::from_secs(10));
+                for current in plan.others.iter().filter_map(|(_, a)| a.as_deref()) {
                     self.router.drain(service, socket_addr(current)?, drain)?;
                 }
             }
-            if let Some(current) = &plan.current_id {
-                self.engine.stop(current, None)?;
+            for (id, _) in &plan.others {
+                self.engine.stop(id, None)?;
+            }
+            if plan.resolves_unfinished {
+                ctx.store.finish_deploy(plan.undoes, "rolled_back", Some("by tug rollback"))?;
             }
             ctx.store.deploy_phase(journal, "done", None)?;
             Ok(RollbackReport {
