@@ -198,6 +198,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
                 .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
             Ok(ok_json(json!({ "service": service, "maintenance": on })))
         }
+        (&Method::GET, ["certificates"]) => Ok(ok_json(shared.certs.to_json())),
         (&Method::GET, ["metrics"]) => {
             Ok(local(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", shared.stats.prometheus()))
         }
@@ -207,7 +208,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             Ok(ok_json(json!({ "upgraded": true, "pid": successor.pid() })))
         }
         (_, ["health"] | ["routes"] | ["routes", _] | ["routes", _, "drain" | "stats"])
-        | (_, ["pause"] | ["resume"] | ["maintenance"] | ["metrics"] | ["upgrade"]) => {
+        | (_, ["pause"] | ["resume"] | ["maintenance"] | ["metrics"] | ["upgrade"] | ["certificates"]) => {
             Err(err(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {path}")))
         }
         _ => Err(err(StatusCode::NOT_FOUND, format!("no endpoint {path}"))),

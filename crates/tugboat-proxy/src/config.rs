@@ -35,6 +35,12 @@ pub struct ProxyConfig {
     /// Routes used only when the state file does not exist yet (first start).
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// HTTPS listeners whose certificates come from an ACME CA (issued, renewed, swapped in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Plain listeners answer `308` to the same URL on the first TLS listener (ACME challenges excepted).
+    #[serde(default)]
+    pub redirect_http: bool,
 }
 
 fn default_request_timeout() -> u64 {
@@ -60,6 +66,8 @@ impl ProxyConfig {
             access_log: None,
             upgrade: None,
             routes: Vec::new(),
+            tls: None,
+            redirect_http: false,
         }
     }
 
@@ -111,6 +119,75 @@ impl From<ListenSpec> for Listen {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// HTTPS with certificates from ACME. The listeners are bound from `listen` (so they are handed over on an
+/// upgrade like the others): `listen` names those of its entries (by their configured address, without
+/// `tls` files) that serve these certificates, chosen by SNI.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub listen: Vec<SocketAddr>,
+    pub acme: AcmeConfig,
+}
+
+/// An ACME (RFC 8555) account and the names it keeps certificates for (one certificate per name, HTTP-01
+/// answered by the proxy's plain listeners).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeConfig {
+    /// The directory URL, e.g. `https://acme-v02.api.letsencrypt.org/directory`.
+    pub directory: String,
+    /// The account's contact (`mailto:`), for the CA's expiry notices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// PEM CA certificates trusted for the directory's HTTPS instead of the public roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    pub domains: Vec<String>,
+    /// Where `account.key`, `NAME.crt` and `NAME.key` are kept (keys mode 0600, written atomically).
+    pub dir: PathBuf,
+    /// Renew when the certificate expires within this (default 30 days).
+    #[serde(default = "default_renew_before")]
+    pub renew_before_s: u64,
+    /// How often the certificates are checked (default 1 h).
+    #[serde(default = "default_check_interval")]
+    pub check_interval_ms: u64,
+    /// After a failed attempt, retry after this, doubling per failure up to `retry_max_ms`.
+    #[serde(default = "default_retry_min")]
+    pub retry_min_ms: u64,
+    #[serde(default = "default_retry_max")]
+    pub retry_max_ms: u64,
+}
+
+fn default_renew_before() -> u64 {
+    30 * 86_400
+}
+fn default_check_interval() -> u64 {
+    3_600_000
+}
+fn default_retry_min() -> u64 {
+    60_000
+}
+fn default_retry_max() -> u64 {
+    6 * 3_600_000
+}
+
+impl AcmeConfig {
+    /// An account at `directory` for `domains`, kept in `dir`, with the default timings.
+    pub fn new(directory: impl Into<String>, domains: Vec<String>, dir: PathBuf) -> AcmeConfig {
+        AcmeConfig {
+            directory: directory.into(),
+            email: None,
+            ca_file: None,
+            domains,
+            dir,
+            renew_before_s: default_renew_before(),
+            check_interval_ms: default_check_interval(),
+            retry_min_ms: default_retry_min(),
+            retry_max_ms: default_retry_max(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

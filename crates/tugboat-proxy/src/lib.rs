@@ -33,6 +33,10 @@
 //! - Pause holds each new request of the service up to `max_ms` (then 503) until resumed; maintenance
 //!   answers 503 with the page (kept across restarts and upgrades).
 //! - Upgrade without a gap: see [`handoff`]. Stop: stop accepting, drain up to `drain_timeout_ms`, close.
+//! - TLS: listeners with cert/key files, or (`tls`) certificates from an ACME CA per SNI name, issued over
+//!   HTTP-01 (answered by the plain listeners), renewed `renew_before_s` before expiry and swapped in
+//!   without a restart; a failed renewal keeps the old one and retries with capped backoff ([`TlsConfig`],
+//!   [`AcmeConfig`]). `redirect_http`: plain listeners answer 308 to HTTPS.
 //! - Access log: JSON lines (time, route, target, method, path without query, status, duration_ms,
 //!   bytes); never bodies, cookies or Authorization.
 //!
@@ -48,12 +52,14 @@
 //! | `GET /routes/{service}/stats` | `{service, targets: {"ip:port": {requests, status: {1xx..5xx}, in_flight}}}` |
 //! | `POST /pause` / `POST /resume` | `{service, max_ms}` / `{service}` |
 //! | `POST /maintenance` | `{service, on, page?}` |
+//! | `GET /certificates` | `{certificates: [{name, source: file\|acme, not_after, renewed, error, failures, retry_delay_ms, next_attempt}]}` |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /upgrade` | `{upgraded, pid}` once the new process serves |
 //!
 //! Changes during an upgrade or a stop answer 409.
 
 mod access_log;
+mod acme;
 mod admin;
 mod client;
 mod config;
@@ -66,7 +72,7 @@ mod table;
 mod tls;
 
 pub use client::{AdminClient, TargetCounters};
-pub use config::{Canary, Listen, ProxyConfig, Route, Target, TlsFiles, UpgradeCommand};
+pub use config::{AcmeConfig, Canary, Listen, ProxyConfig, Route, Target, TlsConfig, TlsFiles, UpgradeCommand};
 pub use handoff::{Listeners, Successor, HANDOFF_ENV};
 pub use proxy::CANARY_COOKIE;
 pub use server::{start, Exit, ProxyHandle};

@@ -99,6 +99,13 @@ pub(crate) async fn handle(shared: Arc<Shared>, conn: ConnInfo, mut req: Request
         status: 404,
         start,
     };
+    if !conn.https {
+        if let Some(response) = shared.certs.plain_http(&req, &host) {
+            log.status = response.status().as_u16();
+            log.write(0);
+            return response;
+        }
+    }
     let table = shared.snapshot();
     let Some(entry) = table.lookup(&host, req.uri().path()) else {
         log.write(0);

@@ -27,7 +27,7 @@ use crate::handoff::{self, Listeners, Successor};
 use crate::state::{self, PersistedState};
 use crate::stats::Stats;
 use crate::table::Table;
-use crate::{admin, proxy, tls, ProxyError};
+use crate::{acme, admin, proxy, tls, ProxyError};
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     /// Our handles on the sockets (for a handoff); taken when a stop begins.
     listeners: Mutex<Option<Sockets>>,
     pub addrs: Vec<SocketAddr>,
+    /// Certificates (files, ACME), HTTP-01 answers, the HTTP->HTTPS redirect.
+    pub certs: Arc<acme::Certs>,
 }
 
 struct Held<'a>(&'a AtomicU64);
@@ -323,11 +325,18 @@ pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHan
         .build(connector);
     let mut tcp = Vec::new();
     let mut addrs = Vec::new();
-    for (listen, std_listener) in listeners.tcp {
-        let addr = std_listener.local_addr().map_err(|e| ProxyError::io("listener address", e))?;
-        let acceptor = listen.tls.as_ref().map(tls::acceptor).transpose()?;
+    for (_, std_listener) in &listeners.tcp {
+        addrs.push(std_listener.local_addr().map_err(|e| ProxyError::io("listener address", e))?);
+    }
+    let certs = Arc::new(acme::Certs::new(&config, &addrs)?);
+    let acme_listen = config.tls.as_ref().map(|t| t.listen.clone()).unwrap_or_default();
+    for ((listen, std_listener), addr) in listeners.tcp.into_iter().zip(addrs.clone()) {
+        let acceptor = match &listen.tls {
+            Some(files) => Some(tls::acceptor(files)?),
+            None if acme_listen.contains(&listen.address) => Some(tls::resolver_acceptor(Arc::clone(&certs.resolver))?),
+            None => None,
+        };
         let listener = Arc::new(TcpListener::from_std(std_listener).map_err(|e| ProxyError::io("listener", e))?);
-        addrs.push(addr);
         tcp.push((addr, listener, acceptor));
     }
     let admin = Arc::new(UnixListener::from_std(listeners.admin).map_err(|e| ProxyError::io("admin socket", e))?);
@@ -352,6 +361,7 @@ pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHan
             Arc::clone(&admin),
         ))),
         addrs,
+        certs,
         config,
     });
     // A first start writes the state file, so a restart finds exactly what is served.
@@ -363,6 +373,7 @@ pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHan
         tracing::info!(%addr, "proxy listening");
     }
     tokio::spawn(accept_admin(Arc::clone(&shared), admin));
+    tokio::spawn(acme::run(Arc::clone(&shared.certs), shared.stop.subscribe()));
     if let Some(stream) = listeners.ready {
         handoff::signal_ready(stream).map_err(|e| ProxyError::io("report ready to the old process", e))?;
     }

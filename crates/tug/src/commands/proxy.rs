@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tugboat_proxy::{Listen, ProxyConfig, UpgradeCommand};
+use tugboat_proxy::{AcmeConfig, Listen, ProxyConfig, TlsConfig, TlsFiles, UpgradeCommand};
 
 use crate::cli::{Global, ProxyArgs};
 use crate::exit::{Exit, UsageError};
@@ -36,7 +36,46 @@ pub fn config(stack: &tugboat::stack::Stack) -> anyhow::Result<ProxyConfig> {
         Some("off") => None,
         Some(path) => Some(base.join(path).display().to_string()),
     };
+    if let Some(tls) = &p.tls {
+        tls_config(&mut config, tls, &base)?;
+    }
     Ok(config)
+}
+
+/// `proxy.tls`: an HTTPS listener with files, or with ACME certificates kept in `.tugboat/certs`.
+fn tls_config(config: &mut ProxyConfig, tls: &tugboat::stack::deployment::ProxyTls, base: &Path) -> anyhow::Result<()> {
+    let listen = tls.listen.as_deref().unwrap_or("0.0.0.0:443");
+    let address =
+        listen.parse().map_err(|e| UsageError(format!("proxy.tls.listen: `{listen}`: {e} (write host:port)")))?;
+    if config.listen.iter().any(|l| l.address == address) {
+        return Err(UsageError(format!("proxy.tls.listen: {address} is also in proxy.listen")).into());
+    }
+    match (&tls.cert_file, &tls.key_file, &tls.acme) {
+        (Some(cert), Some(key), None) => {
+            config.listen.push(Listen { address, tls: Some(TlsFiles { cert: base.join(cert), key: base.join(key) }) });
+        }
+        (None, None, Some(a)) => {
+            if a.domains.is_empty() {
+                return Err(UsageError("proxy.tls.acme.domains: name at least one domain".into()).into());
+            }
+            let mut acme = AcmeConfig::new(a.directory.clone(), a.domains.clone(), base.join(".tugboat/certs"));
+            acme.email.clone_from(&a.email);
+            acme.ca_file = a.ca_file.as_ref().map(|f| base.join(f));
+            if let Some(d) = a.renew_before {
+                acme.renew_before_s = d.0.as_secs();
+            }
+            config.listen.push(Listen::plain(address));
+            config.tls = Some(TlsConfig { listen: vec![address], acme });
+        }
+        _ => {
+            return Err(UsageError(
+                "proxy.tls: give either cert_file and key_file, or acme (not both, not one file alone)".into(),
+            )
+            .into())
+        }
+    }
+    config.redirect_http = tls.redirect_http;
+    Ok(())
 }
 
 pub fn run(g: &Global, args: &ProxyArgs) -> anyhow::Result<Exit> {
@@ -72,6 +111,26 @@ impl std::fmt::Display for DryRun<'_> {
         writeln!(f, "tug proxy: listen {}", listen.join(", "))?;
         writeln!(f, "  admin socket: {}", c.admin_socket.display())?;
         writeln!(f, "  routes kept in: {}", c.state.display())?;
+        for l in &c.listen {
+            if let Some(files) = &l.tls {
+                writeln!(f, "  https on {}: certificate {}", l.address, files.cert.display())?;
+            }
+        }
+        if let Some(tls) = &c.tls {
+            let listen: Vec<String> = tls.listen.iter().map(ToString::to_string).collect();
+            writeln!(
+                f,
+                "  https on {}: ACME certificates for {} from {} (kept in {}, renewed {} days before expiry)",
+                listen.join(", "),
+                tls.acme.domains.join(", "),
+                tls.acme.directory,
+                tls.acme.dir.display(),
+                tls.acme.renew_before_s / 86_400
+            )?;
+        }
+        if c.redirect_http {
+            writeln!(f, "  plain HTTP redirects to HTTPS")?;
+        }
         writeln!(
             f,
             "  timeouts: request {} ms, idle {} ms, drain {} ms",

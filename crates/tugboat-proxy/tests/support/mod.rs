@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tugboat_proxy::{AdminClient, Listen, ProxyConfig, ProxyHandle, Route};
 
+pub mod pebble;
+
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A tug-testserver on a free port, answering `{"version": version, …}` on `/`.

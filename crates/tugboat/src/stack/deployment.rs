@@ -23,6 +23,40 @@ pub struct ProxyConfig {
     pub idle_timeout: Option<HumanDuration>,
     /// Access log: `stdout` (default), a file path, or `off`.
     pub access_log: Option<String>,
+    /// HTTPS: certificate files, or certificates from ACME that `tug proxy` issues and renews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ProxyTls>,
+}
+
+/// `proxy.tls`: one HTTPS listener with either `cert_file` + `key_file` or `acme`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyTls {
+    /// The HTTPS listener (default `0.0.0.0:443`).
+    pub listen: Option<String>,
+    /// PEM certificate chain and private key, relative to `tugboat.yml`.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub acme: Option<ProxyAcme>,
+    /// The plain listeners answer 308 to the same URL over HTTPS (ACME challenges excepted).
+    #[serde(default)]
+    pub redirect_http: bool,
+}
+
+/// `proxy.tls.acme`: an ACME (RFC 8555) account; one certificate per domain, validated over HTTP-01 on
+/// the plain listeners (which must be reachable on port 80 for a public CA).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyAcme {
+    /// The directory URL, e.g. `https://acme-v02.api.letsencrypt.org/directory`.
+    pub directory: String,
+    /// The account contact, for the CA's expiry notices.
+    pub email: Option<String>,
+    /// PEM CA certificates trusted for the directory's HTTPS (a private CA), relative to `tugboat.yml`.
+    pub ca_file: Option<String>,
+    pub domains: Vec<String>,
+    /// Renew when the certificate expires within this (default 30d).
+    pub renew_before: Option<HumanDuration>,
 }
 
 /// `deploy.SERVICE`: how `tug deploy` moves the service's traffic from blue to green.
