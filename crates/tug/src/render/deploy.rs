@@ -7,6 +7,7 @@ use tugboat_runtime::deploy::{DeployReport, RollbackReport};
 use super::style::{paint, BOLD, DIM, HIGH, OK};
 
 pub fn print_deploy(out: &mut dyn Write, r: &DeployReport) -> std::io::Result<()> {
+    drain_note(out, r)?;
     let from = r.from.as_ref().map(|s| format!("{} ({})", s.container, s.image)).unwrap_or_else(|| "nothing".into());
     let digest = r.digest.as_ref().map(|d| paint(DIM, &format!(" [{d}]"))).unwrap_or_default();
     match &r.reason {
@@ -31,6 +32,14 @@ pub fn print_deploy(out: &mut dyn Write, r: &DeployReport) -> std::io::Result<()
             r.to.image
         ),
     }
+}
+
+/// A drain that ran out: what was still in flight on blue was cut when it stopped.
+fn drain_note(out: &mut dyn Write, r: &DeployReport) -> std::io::Result<()> {
+    if r.drain_timed_out {
+        writeln!(out, "{}", paint(HIGH, "note: blue still had requests or streams in flight when the drain timeout ended; raise deploy.SERVICE.drain to let them finish"))?;
+    }
+    Ok(())
 }
 
 pub fn print_rollback(out: &mut dyn Write, r: &RollbackReport) -> std::io::Result<()> {

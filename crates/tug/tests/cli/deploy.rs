@@ -12,14 +12,22 @@ use std::time::Duration;
 use crate::runtime_support::{test_image, Project};
 use crate::util::{audit_events, failed_reason, wait_for, Fixture, Spawned};
 
-const LONG: Duration = Duration::from_secs(120);
+pub(crate) const LONG: Duration = Duration::from_secs(120);
 
 /// An image FROM the test image with `env` (`TESTSERVER_VERSION=v2`, …), tagged `reference`.
-fn version_image(reference: &str, env: &[(&str, &str)]) -> String {
+pub(crate) fn version_image(reference: &str, env: &[(&str, &str)]) -> String {
+    version_image_with(reference, env, &[])
+}
+
+/// [`version_image`] with more Dockerfile lines (`HEALTHCHECK NONE`, …).
+pub(crate) fn version_image_with(reference: &str, env: &[(&str, &str)], lines: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut dockerfile = format!("FROM {}\n", test_image());
     for (k, v) in env {
         dockerfile.push_str(&format!("ENV {k}={v}\n"));
+    }
+    for line in lines {
+        dockerfile.push_str(&format!("{line}\n"));
     }
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
     let out = Command::new("docker")
@@ -33,16 +41,18 @@ fn version_image(reference: &str, env: &[(&str, &str)]) -> String {
 }
 
 /// A stack with one HTTP service behind `tug proxy`, up and proxied, and its versions' images.
-struct Deployed {
-    project: Project,
-    fixture: Fixture,
-    proxy: Option<Spawned>,
-    port: u16,
-    images: Vec<String>,
+pub(crate) struct Deployed {
+    pub(crate) project: Project,
+    pub(crate) fixture: Fixture,
+    pub(crate) proxy: Option<Spawned>,
+    /// A proxy this test started other than through `proxy` (the successor of an upgrade): stopped on drop.
+    pub(crate) proxy_pid: Option<u32>,
+    pub(crate) port: u16,
+    pub(crate) images: Vec<String>,
 }
 
 impl Deployed {
-    fn new(watch: &str) -> Deployed {
+    pub(crate) fn new(watch: &str) -> Deployed {
         let project = Project::new();
         let v = |n: &str| format!("tugboat-test/app:{}-{n}", project.name);
         let images = vec![
@@ -70,18 +80,18 @@ deploy:
         let proxy = fixture.tug().arg("proxy").spawn();
         let socket = fixture.join(".tugboat/proxy.sock");
         wait_for("the proxy's admin socket", LONG, || socket.exists());
-        let mut d = Deployed { project, fixture, proxy: Some(proxy), port, images };
+        let mut d = Deployed { project, fixture, proxy: Some(proxy), proxy_pid: None, port, images };
         // The first deploy puts the running v1 behind the proxy.
         d.deploy(&d.images[0].clone()).success();
         d
     }
 
-    fn deploy(&mut self, image: &str) -> crate::util::Run {
+    pub(crate) fn deploy(&mut self, image: &str) -> crate::util::Run {
         self.fixture.tug().args(["deploy", "web", "--image", image]).run()
     }
 
     /// GET / through the proxy: the version that answered, or the error.
-    fn get(&self) -> Result<String, String> {
+    pub(crate) fn get(&self) -> Result<String, String> {
         get_version(self.port)
     }
 }
@@ -92,6 +102,9 @@ impl Drop for Deployed {
             p.signal("TERM");
             let _ = p.wait();
         }
+        if let Some(pid) = self.proxy_pid.take() {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
         drop(self.fixture.tug().args(["down"]).run());
         for image in &self.images {
             let _ = Command::new("docker").args(["rmi", "-f", image]).output();
@@ -99,7 +112,7 @@ impl Drop for Deployed {
     }
 }
 
-fn get_version(port: u16) -> Result<String, String> {
+pub(crate) fn get_version(port: u16) -> Result<String, String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
@@ -114,7 +127,7 @@ fn get_version(port: u16) -> Result<String, String> {
 }
 
 /// Continuous, bounded load through the proxy: two clients in a loop until stopped.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     ok: Arc<AtomicU64>,
     failures: Arc<Mutex<Vec<String>>>,
@@ -123,7 +136,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(port: u16) -> Load {
+    pub(crate) fn start(port: u16) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -147,11 +160,11 @@ impl Load {
         Load { stop, ok, failures, versions, threads }
     }
 
-    fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.ok.load(Ordering::Relaxed)
     }
 
-    fn finish(self) -> (u64, Vec<String>, Vec<String>) {
+    pub(crate) fn finish(self) -> (u64, Vec<String>, Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             t.join().unwrap();

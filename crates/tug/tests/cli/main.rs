@@ -17,6 +17,7 @@ mod containers;
 mod databases;
 mod deploy;
 mod deploy_cases;
+mod deploy_faults;
 mod diff_env;
 mod errors;
 mod examples;

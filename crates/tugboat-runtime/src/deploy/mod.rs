@@ -129,6 +129,10 @@ pub struct DeployReport {
     /// Green's requests and 5xx through the proxy during the watch window.
     pub watched_requests: u64,
     pub watched_errors: u64,
+    /// Blue still had requests or streams in flight when the drain timeout ended (they were cut when
+    /// blue stopped).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drain_timed_out: bool,
 }
 
 impl tugboat::ops::Verdict for DeployReport {
@@ -442,6 +446,7 @@ impl Deploy<'_> {
                 reason: None,
                 watched_requests: 0,
                 watched_errors: 0,
+                drain_timed_out: false,
             });
         };
 
@@ -478,14 +483,16 @@ impl Deploy<'_> {
                     reason: Some(format!("canary: {reason}")),
                     watched_requests: watched.requests,
                     watched_errors: watched.errors,
+                    drain_timed_out: false,
                 });
             }
         }
         self.router.set_route(&route(green_addr))?;
         step(ctx, "drain blue", 5);
         ctx.store.deploy_phase(journal, "draining", None)?;
+        let mut drain_timed_out = false;
         if let Some(blue) = blue_addr {
-            self.router.drain(service, blue, plan.drain)?;
+            drain_timed_out = !self.router.drain(service, blue, plan.drain)?;
         }
 
         // 5. Watch green through the proxy; blue still runs, so going back is one switch.
@@ -518,6 +525,7 @@ impl Deploy<'_> {
                 reason: Some(reason),
                 watched_requests: watched.requests,
                 watched_errors: watched.errors,
+                drain_timed_out,
             });
         }
         if let Some(blue) = &plan.blue_id {
@@ -535,6 +543,7 @@ impl Deploy<'_> {
             reason: None,
             watched_requests: watched.requests,
             watched_errors: watched.errors,
+            drain_timed_out,
         })
     }
 }
