@@ -9,35 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::runtime_support::{test_image, Project};
+use crate::runtime_support::{derived_image, Project};
 use crate::util::{audit_events, failed_reason, wait_for, Fixture, Spawned};
 
 pub(crate) const LONG: Duration = Duration::from_secs(120);
 
 /// An image FROM the test image with `env` (`TESTSERVER_VERSION=v2`, …), tagged `reference`.
 pub(crate) fn version_image(reference: &str, env: &[(&str, &str)]) -> String {
-    version_image_with(reference, env, &[])
-}
-
-/// [`version_image`] with more Dockerfile lines (`HEALTHCHECK NONE`, …).
-pub(crate) fn version_image_with(reference: &str, env: &[(&str, &str)], lines: &[&str]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dockerfile = format!("FROM {}\n", test_image());
-    for (k, v) in env {
-        dockerfile.push_str(&format!("ENV {k}={v}\n"));
-    }
-    for line in lines {
-        dockerfile.push_str(&format!("{line}\n"));
-    }
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", reference])
-        .arg(dir.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
-    reference.to_string()
+    derived_image(reference, env, &[])
 }
 
 /// A stack with one HTTP service behind `tug proxy`, up and proxied, and its versions' images.

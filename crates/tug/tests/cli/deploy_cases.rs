@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::runtime::{push_image, Registry};
-use crate::runtime_support::{docker, inspect, test_image, Project};
+use crate::runtime_support::{derived_image, docker, inspect, test_image, Project};
 use crate::util::{audit_events, failed_reason, Fixture};
 
 /// A worker stack: `worker` on `image`, deployable, no proxy.
@@ -24,18 +24,8 @@ fn image_of(container: &str) -> String {
     inspect(container)["Config"]["Image"].as_str().unwrap_or_default().to_string()
 }
 
-/// An image FROM the test image with a label (another id), tagged `reference`.
 fn variant(reference: &str, version: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Dockerfile"), format!("FROM {}\nENV TESTSERVER_VERSION={version}\n", test_image()))
-        .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", reference])
-        .arg(dir.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+    derived_image(reference, &[("TESTSERVER_VERSION", version)], &[]);
 }
 
 #[test]

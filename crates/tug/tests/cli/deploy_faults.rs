@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::deploy::{version_image_with, Deployed, Load, LONG};
+use crate::deploy::{Deployed, Load, LONG};
 use crate::util::{wait_for, Spawned};
 
 /// One row of the deploy journal (`deploys` in the state DB).
@@ -284,7 +284,7 @@ fn killed_during_the_health_gate_the_next_deploy_reverts_the_green() {
     let mut d = Deployed::new("1s");
     // No Docker health check (it would mark green unhealthy and end the gate): only GET /health, which
     // answers 503 for the first 100000 requests.
-    let slow = version_image_with(
+    let slow = crate::runtime_support::derived_image(
         &format!("tugboat-test/app:{}-v3", d.project.name),
         &[("TESTSERVER_VERSION", "v3"), ("TESTSERVER_HEALTHY_AFTER", "100000")],
         &["HEALTHCHECK NONE"],

@@ -213,19 +213,7 @@ fn status_reports_each_kind_of_drift_and_up_repairs_it() {
 
 /// An image FROM the test image with one more label (so another id), tagged `reference`.
 fn derived_image(reference: &str, version: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM {}\nLABEL org.tugboat.test.version={version}\n", test_image()),
-    )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", reference])
-        .arg(dir.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+    crate::runtime_support::derived_image(reference, &[], &[&format!("LABEL org.tugboat.test.version={version}")]);
 }
 
 #[test]

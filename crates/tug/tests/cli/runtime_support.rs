@@ -87,6 +87,28 @@ pub fn test_image() -> &'static str {
     IMAGE
 }
 
+/// An image FROM the test image with `env` (`TESTSERVER_VERSION=v2`, …) and more Dockerfile `lines`
+/// (`LABEL …`, `HEALTHCHECK NONE`), tagged `reference` (the legacy builder: no buildx here).
+pub fn derived_image(reference: &str, env: &[(&str, &str)], lines: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut dockerfile = format!("FROM {}\n", test_image());
+    for (k, v) in env {
+        dockerfile.push_str(&format!("ENV {k}={v}\n"));
+    }
+    for line in lines {
+        dockerfile.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write the Dockerfile");
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", reference])
+        .arg(dir.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run docker: {e}\n{NEED_DOCKER}"));
+    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+    reference.to_string()
+}
+
 /// A Compose project name owned by one test; everything of it is removed on drop.
 pub struct Project {
     pub name: String,

@@ -427,27 +427,34 @@ impl Deploy<'_> {
             address: plan.target.port.and_then(|p| address(&green, p)),
         };
 
-        let Some(green_address) = to.address.clone() else {
+        let grace = plan.spec.services.iter().find(|s| &s.name == service).and_then(|s| s.stop_grace_seconds);
+        let green_address = to.address.clone();
+        let deployed = DeployReport {
+            service: service.clone(),
+            outcome: "deployed",
+            from: plan.blue.clone(),
+            to,
+            digest,
+            healthy_after_ms,
+            reason: None,
+            watched_requests: 0,
+            watched_errors: 0,
+            drain_timed_out: false,
+        };
+        let rolled_back = |reason: String, watched: &gate::Watched, report: DeployReport| DeployReport {
+            outcome: "rolled_back",
+            reason: Some(reason),
+            watched_requests: watched.requests,
+            watched_errors: watched.errors,
+            ..report
+        };
+        let Some(green_address) = green_address else {
             // A worker: start new, health-gate, stop old.
             if let Some(blue) = &plan.blue_id {
-                engine.stop(
-                    blue,
-                    plan.spec.services.iter().find(|s| &s.name == service).and_then(|s| s.stop_grace_seconds),
-                )?;
+                engine.stop(blue, grace)?;
             }
             ctx.store.deploy_phase(journal, "done", None)?;
-            return Ok(DeployReport {
-                service: service.clone(),
-                outcome: "deployed",
-                from: plan.blue.clone(),
-                to,
-                digest,
-                healthy_after_ms,
-                reason: None,
-                watched_requests: 0,
-                watched_errors: 0,
-                drain_timed_out: false,
-            });
+            return Ok(deployed);
         };
 
         // 4. Switch: new requests go to green; blue's in-flight ones finish there.
@@ -458,7 +465,6 @@ impl Deploy<'_> {
         let blue_addr = plan.blue.as_ref().and_then(|b| b.address.as_deref()).map(socket_addr).transpose()?;
         let route = |address| route_to(service, &plan.target, address);
         let baseline = self.router.counters(service, green_addr)?;
-        let grace = plan.spec.services.iter().find(|s| &s.name == service).and_then(|s| s.stop_grace_seconds);
 
         // 4a. Canary: a share of sessions to green first; failing, they go back to blue.
         if let (Some(canary), Some(blue)) = (&plan.target.canary, blue_addr) {
@@ -469,22 +475,11 @@ impl Deploy<'_> {
             let window = canary.duration.map(|d| d.0).unwrap_or(Duration::from_secs(60));
             let watched =
                 gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, window, &ctx.cancel)?;
-            if let Some(reason) = watched.failure {
+            if let Some(reason) = watched.failure.clone() {
                 self.router.set_route(&route(blue))?;
                 self.router.drain(service, green_addr, plan.drain)?;
                 engine.stop(&green_id, grace)?;
-                return Ok(DeployReport {
-                    service: service.clone(),
-                    outcome: "rolled_back",
-                    from: plan.blue.clone(),
-                    to,
-                    digest,
-                    healthy_after_ms,
-                    reason: Some(format!("canary: {reason}")),
-                    watched_requests: watched.requests,
-                    watched_errors: watched.errors,
-                    drain_timed_out: false,
-                });
+                return Ok(rolled_back(format!("canary: {reason}"), &watched, deployed));
             }
         }
         self.router.set_route(&route(green_addr))?;
@@ -500,7 +495,7 @@ impl Deploy<'_> {
         ctx.store.deploy_phase(journal, "watching", None)?;
         let watched =
             gate::watch(engine, self.router, service, &green_id, green_addr, &baseline, plan, plan.watch, &ctx.cancel)?;
-        if let Some(reason) = watched.failure {
+        if let Some(reason) = watched.failure.clone() {
             ctx.store.deploy_phase(journal, "rolling_back", None)?;
             match (blue_addr, &plan.blue_id) {
                 (Some(blue), Some(_)) => {
@@ -515,18 +510,7 @@ impl Deploy<'_> {
                 }
             }
             engine.stop(&green_id, grace)?;
-            return Ok(DeployReport {
-                service: service.clone(),
-                outcome: "rolled_back",
-                from: plan.blue.clone(),
-                to,
-                digest,
-                healthy_after_ms,
-                reason: Some(reason),
-                watched_requests: watched.requests,
-                watched_errors: watched.errors,
-                drain_timed_out,
-            });
+            return Ok(rolled_back(reason, &watched, DeployReport { drain_timed_out, ..deployed }));
         }
         if let Some(blue) = &plan.blue_id {
             engine.stop(blue, grace)?;
@@ -534,16 +518,10 @@ impl Deploy<'_> {
         remove_older_generations(engine, &plan.spec.project, service, &green_id, plan.blue_id.as_deref())?;
         ctx.store.deploy_phase(journal, "done", None)?;
         Ok(DeployReport {
-            service: service.clone(),
-            outcome: "deployed",
-            from: plan.blue.clone(),
-            to,
-            digest,
-            healthy_after_ms,
-            reason: None,
             watched_requests: watched.requests,
             watched_errors: watched.errors,
             drain_timed_out,
+            ..deployed
         })
     }
 }
