@@ -1,5 +1,5 @@
 //! Deploys that move no traffic: a worker (no `port`: start new, health-gate, stop old), an image from a
-//! registry (pulled with the user's credentials, pinned and journaled by digest; a wrong password or a
+//! registry over TLS (pulled with the user's credentials, pinned and journaled by digest; a wrong password or a
 //! missing tag fails before blue is touched), and a database (refused, pointing at `tug migrate`).
 
 use std::process::Command;
@@ -54,7 +54,8 @@ fn a_worker_is_started_new_health_gated_and_the_old_one_stopped() {
 
 #[test]
 fn a_registry_image_is_pulled_pinned_by_digest_and_refusals_leave_blue_alone() {
-    let registry = Registry::start("ci", "deploy-s3cret");
+    // As CI publishes: a registry over TLS (a test CA) with htpasswd.
+    let registry = Registry::start_tls("ci", "deploy-s3cret");
     let config = registry.login("ci", "deploy-s3cret");
     let p = Project::new();
     let reference = format!("127.0.0.1:{}/{}/worker:2", registry.port, p.name);

@@ -430,12 +430,17 @@ pub(crate) struct Registry {
     child: Child,
     pub(crate) port: u16,
     _dir: tempfile::TempDir,
+    /// `/etc/docker/certs.d/127.0.0.1:PORT`, where the engine finds the test CA of a TLS registry.
+    trust: Option<std::path::PathBuf>,
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.trust {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -444,14 +449,42 @@ const NEED_REGISTRY: &str = "install Debian's docker-registry and apache2-utils 
 
 impl Registry {
     pub(crate) fn start(user: &str, password: &str) -> Registry {
+        Registry::start_with(user, password, false)
+    }
+
+    /// Over TLS, with a test CA the engine trusts for this registry only (`/etc/docker/certs.d`, which it
+    /// reads at each connection: no restart).
+    pub(crate) fn start_tls(user: &str, password: &str) -> Registry {
+        Registry::start_with(user, password, true)
+    }
+
+    fn start_with(user: &str, password: &str, tls: bool) -> Registry {
         let exe = which("docker-registry").unwrap_or_else(|| panic!("no docker-registry: {NEED_REGISTRY}"));
         let htpasswd = which("htpasswd").unwrap_or_else(|| panic!("no htpasswd: {NEED_REGISTRY}"));
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(htpasswd).args(["-Bbn", user, password]).output().unwrap();
         std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut trust = None;
+        let tls_config = if tls {
+            let (ca, cert, key) = test_ca_and_leaf("127.0.0.1");
+            std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+            std::fs::write(dir.path().join("key.pem"), key).unwrap();
+            let certs_d = std::path::PathBuf::from(format!("/etc/docker/certs.d/127.0.0.1:{port}"));
+            std::fs::create_dir_all(&certs_d)
+                .unwrap_or_else(|e| panic!("{}: {e} (the TLS registry test needs root)", certs_d.display()));
+            std::fs::write(certs_d.join("ca.crt"), ca).unwrap();
+            trust = Some(certs_d);
+            format!(
+                ", tls: {{ certificate: {}, key: {} }}",
+                dir.path().join("cert.pem").display(),
+                dir.path().join("key.pem").display()
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
-            "version: 0.1\nstorage: {{ filesystem: {{ rootdirectory: {root} }} }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n\
+            "version: 0.1\nstorage: {{ filesystem: {{ rootdirectory: {root} }} }}\nhttp: {{ addr: 127.0.0.1:{port}{tls_config} }}\n\
              auth: {{ htpasswd: {{ realm: tugboat-test, path: {htpasswd} }} }}\n",
             root = dir.path().join("data").display(),
             htpasswd = dir.path().join("htpasswd").display()
@@ -464,7 +497,7 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let registry = Registry { child, port, _dir: dir };
+        let registry = Registry { child, port, _dir: dir, trust };
         wait_for("the registry to listen", LONG, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
         registry
     }
@@ -496,6 +529,22 @@ impl Registry {
         assert!(out.status.success(), "docker login: {}", String::from_utf8_lossy(&out.stderr));
         config
     }
+}
+
+/// A fresh CA and a server certificate for `name` signed by it: (CA PEM, certificate PEM, key PEM).
+fn test_ca_and_leaf(name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "tugboat registry test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec![name.to_string()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, name);
+    let cert = leaf.signed_by(&key, &Issuer::new(ca, &ca_key)).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
 
 fn base64(bytes: &[u8]) -> String {
