@@ -70,6 +70,7 @@ mod state;
 mod stats;
 mod table;
 mod tls;
+mod upstream;
 
 pub use client::{AdminClient, TargetCounters};
 pub use config::{AcmeConfig, Canary, Listen, ProxyConfig, Route, Target, TlsConfig, TlsFiles, UpgradeCommand};
@@ -106,10 +107,48 @@ pub fn run(config: ProxyConfig) -> Result<Exit, ProxyError> {
     run_with(config, listeners)
 }
 
-/// Serves on a new multi-threaded tokio runtime until a stop or an upgrade has drained. Signals:
-/// SIGTERM/SIGINT stop gracefully; SIGUSR2 upgrades (a failed upgrade is logged; serving goes on).
+/// Serves until a stop or an upgrade has drained: client connections on single-threaded worker runtimes
+/// (half the cores; `TOKIO_WORKER_THREADS` sets the count), the listeners, admin API and signals on another.
+/// Signals: SIGTERM/SIGINT stop gracefully; SIGUSR2 upgrades (a failed upgrade is logged; serving goes on).
 pub fn run_with(config: ProxyConfig, listeners: Listeners) -> Result<Exit, ProxyError> {
+    let count = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        // Half the cores by default: the proxy shares its host with the stack it fronts. Measured on 2
+        // cores with the backend and load generator alongside (bench/proxy), one worker batched more per
+        // wake-up and served ~25% more requests than two, with a lower p99.
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| (n.get() / 2).max(1)))
+        .unwrap_or(1);
+    let (end_tx, end_rx) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..count {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ProxyError::io("start a worker runtime", e))?;
+        handles.push(runtime.handle().clone());
+        let mut end = end_rx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tug-proxy-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move { while !*end.borrow_and_update() && end.changed().await.is_ok() {} })
+            })
+            .map_err(|e| ProxyError::io("start a worker thread", e))?;
+        threads.push(thread);
+    }
+    let result = serve(config, listeners, server::Workers::new(handles));
+    let _ = end_tx.send(true);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    result
+}
+
+fn serve(config: ProxyConfig, listeners: Listeners, workers: server::Workers) -> Result<Exit, ProxyError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| ProxyError::io("start the tokio runtime", e))?;
@@ -119,7 +158,7 @@ pub fn run_with(config: ProxyConfig, listeners: Listeners) -> Result<Exit, Proxy
         let mut term = sig(SignalKind::terminate())?;
         let mut int = sig(SignalKind::interrupt())?;
         let mut usr2 = sig(SignalKind::user_defined2())?;
-        let handle = start(config, listeners).await?;
+        let handle = server::start_on(config, listeners, workers).await?;
         loop {
             tokio::select! {
                 _ = term.recv() => handle.shutdown(),

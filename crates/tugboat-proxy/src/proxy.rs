@@ -12,12 +12,13 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 
 use crate::access_log::{now_rfc3339, Entry};
 use crate::server::{spawn_tunnel, Body, ConnInfo, Shared};
 use crate::stats::{record_route_status, InFlight, TargetStats};
 use crate::table::RouteEntry;
+use crate::upstream::Lease;
 
 pub const CANARY_COOKIE: &str = "tug_canary";
 
@@ -25,22 +26,25 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded; plus any the Connection header names.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
+/// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded; plus any the Connection header names. Header
+/// names, not strings: removing by a string parses it on every request.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
 ];
 
-/// What the access log needs, carried until the response ends.
+/// What the access log needs, carried until the response ends. Without an access log the strings stay
+/// empty (nothing is copied per request for a log that is off).
 struct LogInfo {
     shared: Arc<Shared>,
+    logging: bool,
     route: String,
     target: Option<SocketAddr>,
     method: Method,
@@ -51,6 +55,9 @@ struct LogInfo {
 
 impl LogInfo {
     fn write(&self, bytes: u64) {
+        if !self.logging {
+            return;
+        }
         let Some(log) = &self.shared.access_log else { return };
         log.write(&Entry {
             time: now_rfc3339(),
@@ -74,40 +81,48 @@ pub(crate) fn local(status: StatusCode, content_type: &str, body: impl Into<Byte
     response
 }
 
-fn request_host(req: &Request<Incoming>) -> String {
+/// The request's host as a header value (for HTTP/1.1 a shared copy of the Host header, no allocation).
+fn request_host(req: &Request<Incoming>) -> HeaderValue {
+    let authority = || {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .unwrap_or_else(|| HeaderValue::from_static(""))
+    };
     // HTTP/2 carries the host in :authority; HTTP/1.1 in Host.
-    if req.version() == Version::HTTP_2 {
-        if let Some(authority) = req.uri().authority() {
-            return authority.as_str().to_string();
-        }
+    if req.version() == Version::HTTP_2 && req.uri().authority().is_some() {
+        return authority();
     }
-    if let Some(host) = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()) {
-        return host.to_string();
+    match req.headers().get(header::HOST) {
+        Some(host) if host.to_str().is_ok() => host.clone(),
+        _ => authority(),
     }
-    req.uri().authority().map(|a| a.as_str().to_string()).unwrap_or_default()
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, conn: ConnInfo, mut req: Request<Incoming>) -> Response<Body> {
     let start = Instant::now();
-    let host = request_host(&req);
+    let host_value = request_host(&req);
+    let host = host_value.to_str().unwrap_or_default();
+    let logging = shared.access_log.is_some();
     let mut log = LogInfo {
         shared: Arc::clone(&shared),
-        route: "-".to_string(),
+        logging,
+        route: if logging { "-".to_string() } else { String::new() },
         target: None,
         method: req.method().clone(),
-        path: req.uri().path().to_string(),
+        path: if logging { req.uri().path().to_string() } else { String::new() },
         status: 404,
         start,
     };
     if !conn.https {
-        if let Some(response) = shared.certs.plain_http(&req, &host) {
+        if let Some(response) = shared.certs.plain_http(&req, host) {
             log.status = response.status().as_u16();
             log.write(0);
             return response;
         }
     }
     let table = shared.snapshot();
-    let Some(entry) = table.lookup(&host, req.uri().path()) else {
+    let Some(entry) = table.lookup(host, req.uri().path()) else {
         log.write(0);
         return local(
             StatusCode::NOT_FOUND,
@@ -116,7 +131,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, conn: ConnInfo, mut req: Request
         );
     };
     drop(table);
-    log.route = entry.route.service.clone();
+    if logging {
+        log.route = entry.route.service.clone();
+    }
     if let Some(page) = shared.maintenance_page(&entry.route.service) {
         record_route_status(&entry.stats, 503);
         log.status = 503;
@@ -143,7 +160,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, conn: ConnInfo, mut req: Request
     let in_flight = InFlight::new(target, Arc::clone(&entry.stats));
     let upgrade = upgrade_protocol(&req);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    let upstream_req = match upstream_request(req, addr, conn, &host, upgrade) {
+    let upstream_req = match upstream_request(req, addr, &conn, &host_value, upgrade) {
         Ok(r) => r,
         Err(message) => {
             in_flight.record(400, start.elapsed());
@@ -153,10 +170,17 @@ pub(crate) async fn handle(shared: Arc<Shared>, conn: ConnInfo, mut req: Request
         }
     };
     let timeout = Duration::from_millis(shared.config.request_timeout_ms);
-    let (status, message) = match tokio::time::timeout(timeout, shared.client.request(upstream_req)).await {
-        Ok(Ok(response)) => return forward(shared, entry, in_flight, log, response, client_upgrade, set_cookie),
+    let (status, message) = match tokio::time::timeout(
+        timeout,
+        shared.upstream[conn.worker % shared.upstream.len()].request(addr, upstream_req),
+    )
+    .await
+    {
+        Ok(Ok((response, lease))) => {
+            return forward(shared, entry, in_flight, log, response, lease, client_upgrade, set_cookie)
+        }
         Ok(Err(e)) => {
-            tracing::warn!(route = %log.route, target = %addr, "upstream: {e}");
+            tracing::warn!(route = %entry.route.service, target = %addr, "upstream: {e}");
             (StatusCode::BAD_GATEWAY, "tug proxy: the upstream did not answer\n")
         }
         Err(_) => (StatusCode::GATEWAY_TIMEOUT, "tug proxy: the upstream timed out\n"),
@@ -167,12 +191,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, conn: ConnInfo, mut req: Request
     local(status, "text/plain; charset=utf-8", message)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn forward(
     shared: Arc<Shared>,
     entry: Arc<RouteEntry>,
     in_flight: InFlight,
     mut log: LogInfo,
     mut response: Response<Incoming>,
+    lease: Lease,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     set_cookie: Option<HeaderValue>,
 ) -> Response<Body> {
@@ -190,6 +216,8 @@ fn forward(
                 parts.headers.insert(header::UPGRADE, protocol);
                 parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             }
+            // The connection is the tunnel now; it never goes back to the pool.
+            drop(lease);
             spawn_tunnel(shared, client_upgrade, upstream_upgrade, move |bytes| {
                 drop(in_flight);
                 log.write(bytes);
@@ -198,11 +226,13 @@ fn forward(
         }
     }
     let (mut parts, body) = response.into_parts();
+    // A connection the upstream closes after this response is not worth pooling.
+    let reusable = !has_token(&parts.headers, "close");
     strip_hop_by_hop(&mut parts.headers);
     if let Some(cookie) = set_cookie {
         parts.headers.append(header::SET_COOKIE, cookie);
     }
-    let body = Counted { inner: body, bytes: 0, end: Some((in_flight, log)) };
+    let body = Counted { inner: body, bytes: 0, end: Some((in_flight, log)), lease: reusable.then_some(lease) };
     Response::from_parts(parts, body.boxed())
 }
 
@@ -242,31 +272,36 @@ fn upgrade_protocol(req: &Request<Incoming>) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 {
         return None;
     }
-    let connection_upgrade = req
-        .headers()
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    if !connection_upgrade {
+    if !has_token(req.headers(), "upgrade") {
         return None;
     }
     req.headers().get(header::UPGRADE).cloned()
 }
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// Whether a Connection header lists `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -274,13 +309,21 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 fn upstream_request(
     req: Request<Incoming>,
     addr: SocketAddr,
-    conn: ConnInfo,
-    host: &str,
+    conn: &ConnInfo,
+    host: &HeaderValue,
     upgrade: Option<HeaderValue>,
 ) -> Result<Request<Incoming>, &'static str> {
     let (mut parts, body) = req.into_parts();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    parts.uri = format!("http://{addr}{path_and_query}").parse().map_err(|_| "tug proxy: bad request target\n")?;
+    // Origin-form (`/path?query`), what goes on the upstream connection.
+    parts.uri = match parts.uri.path_and_query() {
+        Some(pq) if pq.as_str().starts_with('/') => Uri::from(pq.clone()),
+        // Anything else (`*`, no path): as before, through an absolute URI to the target, which must parse.
+        pq => {
+            let pq = pq.map(|p| p.as_str()).unwrap_or("/");
+            let absolute: Uri = format!("http://{addr}{pq}").parse().map_err(|_| "tug proxy: bad request target\n")?;
+            absolute.path_and_query().cloned().map(Uri::from).unwrap_or_else(|| Uri::from_static("/"))
+        }
+    };
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     if let Some(protocol) = upgrade {
@@ -288,14 +331,21 @@ fn upstream_request(
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
     if !host.is_empty() {
-        let value = HeaderValue::from_str(host).map_err(|_| "tug proxy: bad host\n")?;
-        parts.headers.insert(header::HOST, value.clone());
-        parts.headers.insert(X_FORWARDED_HOST.clone(), value);
+        parts.headers.insert(header::HOST, host.clone());
+        parts.headers.insert(X_FORWARDED_HOST.clone(), host.clone());
+    } else {
+        // HTTP/1.0 without a Host: the target's address, as the HTTP client adds for an absolute URI.
+        let value = HeaderValue::from_str(&addr.to_string()).map_err(|_| "tug proxy: bad host\n")?;
+        parts.headers.insert(header::HOST, value);
     }
-    let client = conn.peer.ip().to_string();
     let prior: Vec<&str> = parts.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
-    let forwarded_for = if prior.is_empty() { client } else { format!("{}, {client}", prior.join(", ")) };
-    let forwarded_for = HeaderValue::from_str(&forwarded_for).map_err(|_| "tug proxy: bad X-Forwarded-For\n")?;
+    let forwarded_for = if prior.is_empty() {
+        conn.peer_ip.clone()
+    } else {
+        let client = conn.peer.ip();
+        HeaderValue::from_str(&format!("{}, {client}", prior.join(", ")))
+            .map_err(|_| "tug proxy: bad X-Forwarded-For\n")?
+    };
     parts.headers.insert(X_FORWARDED_FOR.clone(), forwarded_for);
     let proto = if conn.https { "https" } else { "http" };
     parts.headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
@@ -304,14 +354,21 @@ fn upstream_request(
 
 /// The upstream body passed through frame by frame (an SSE event goes out as soon as it comes in);
 /// when it ends or the client goes away, the request leaves the in-flight count and is logged.
+/// The upstream connection goes back to the pool only after the body was read to its end.
 struct Counted {
     inner: Incoming,
     bytes: u64,
     end: Option<(InFlight, LogInfo)>,
+    lease: Option<Lease>,
 }
 
 impl Counted {
-    fn finish(&mut self) {
+    fn finish(&mut self, complete: bool) {
+        if let Some(lease) = self.lease.take() {
+            if complete {
+                lease.release();
+            }
+        }
         if let Some((in_flight, log)) = self.end.take() {
             drop(in_flight);
             log.write(self.bytes);
@@ -331,7 +388,8 @@ impl HttpBody for Counted {
                     self.bytes += data.len() as u64;
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => self.finish(),
+            Poll::Ready(None) => self.finish(true),
+            Poll::Ready(Some(Err(_))) => self.finish(false),
             Poll::Pending => {}
         }
         polled
@@ -348,7 +406,9 @@ impl HttpBody for Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.finish();
+        // The server stops polling once the body says it has ended (a known length all read).
+        let complete = self.inner.is_end_stream();
+        self.finish(complete);
     }
 }
 

@@ -13,8 +13,6 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -27,6 +25,7 @@ use crate::handoff::{self, Listeners, Successor};
 use crate::state::{self, PersistedState};
 use crate::stats::Stats;
 use crate::table::Table;
+use crate::upstream::Upstream;
 use crate::{acme, admin, proxy, tls, ProxyError};
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
@@ -52,10 +51,50 @@ pub enum Exit {
     Upgraded,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct ConnInfo {
     pub peer: SocketAddr,
     pub https: bool,
+    /// The peer's IP as a header value, made once per connection (X-Forwarded-For).
+    pub peer_ip: hyper::header::HeaderValue,
+    /// The worker thread serving the connection (its own upstream pool).
+    pub worker: usize,
+}
+
+impl ConnInfo {
+    fn new(peer: SocketAddr, https: bool, worker: usize) -> ConnInfo {
+        let peer_ip = hyper::header::HeaderValue::from_str(&peer.ip().to_string())
+            .unwrap_or_else(|_| hyper::header::HeaderValue::from_static(""));
+        ConnInfo { peer, https, peer_ip, worker }
+    }
+}
+
+/// Single-threaded runtimes that serve client connections, as nginx runs its worker processes: a
+/// connection, its upstream connections and their tasks stay on one thread, so a request wakes no other
+/// thread (on a multi-threaded runtime each hop between the client and the upstream connection tasks may
+/// wake a parked worker: a futex call and a context switch, per request).
+pub(crate) struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    next: AtomicUsize,
+}
+
+impl Workers {
+    pub(crate) fn new(handles: Vec<tokio::runtime::Handle>) -> Workers {
+        Workers { handles, next: AtomicUsize::new(0) }
+    }
+
+    fn len(&self) -> usize {
+        self.handles.len().max(1)
+    }
+
+    /// Round robin over the workers: (index, handle); none means the caller's runtime.
+    fn pick(&self) -> Option<(usize, &tokio::runtime::Handle)> {
+        if self.handles.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        Some((i, &self.handles[i]))
+    }
 }
 
 pub(crate) struct Shared {
@@ -67,7 +106,9 @@ pub(crate) struct Shared {
     pub paused: Mutex<BTreeMap<String, Duration>>,
     /// Bumped on every resume (held requests re-check).
     pub resumed: watch::Sender<u64>,
-    pub client: Client<HttpConnector, Incoming>,
+    /// One upstream pool per worker (its connections' tasks run on that worker).
+    pub upstream: Vec<Arc<Upstream>>,
+    workers: Workers,
     pub access_log: Option<AccessLog>,
     /// Serializes route changes and their persistence.
     pub state_lock: tokio::sync::Mutex<()>,
@@ -153,7 +194,11 @@ impl Shared {
 
     /// Holds a request of a paused service until resumed (true) or its bound passes (false).
     pub(crate) async fn wait_unpaused(&self, service: &str) -> bool {
-        // Subscribed before the check, so a resume in between is seen.
+        // Not paused (the usual case): no subscription needed.
+        if self.pause_of(service).is_none() {
+            return true;
+        }
+        // Subscribed before the (second) check, so a resume in between is seen.
         let mut resumed = self.resumed.subscribe();
         let Some(max) = self.pause_of(service) else { return true };
         self.held.fetch_add(1, Ordering::SeqCst);
@@ -304,6 +349,15 @@ impl ProxyHandle {
 /// Starts serving on `listeners` (call inside a tokio runtime). Loads the state file (or the config's
 /// routes on a first start); an adopted proxy reports ready to its predecessor once it serves.
 pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHandle, ProxyError> {
+    start_on(config, listeners, Workers::new(Vec::new())).await
+}
+
+/// [`start`], serving client connections on `workers` (none: on the caller's runtime).
+pub(crate) async fn start_on(
+    config: ProxyConfig,
+    listeners: Listeners,
+    workers: Workers,
+) -> Result<ProxyHandle, ProxyError> {
     let persisted = match state::load(&config.state)? {
         Some(state) => state,
         None => {
@@ -315,14 +369,8 @@ pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHan
         }
     };
     let access_log = config.access_log.as_deref().map(AccessLog::open).transpose()?;
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_millis(config.request_timeout_ms.min(10_000))));
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .timer(TokioTimer::new())
-        .build(connector);
+    let connect_timeout = Duration::from_millis(config.request_timeout_ms.min(10_000));
+    let upstream = (0..workers.len()).map(|_| Arc::new(Upstream::new(connect_timeout))).collect();
     let mut tcp = Vec::new();
     let mut addrs = Vec::new();
     for (_, std_listener) in &listeners.tcp {
@@ -348,7 +396,8 @@ pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHan
         maintenance: RwLock::new(persisted.maintenance),
         paused: Mutex::new(BTreeMap::new()),
         resumed: watch::Sender::new(0),
-        client,
+        upstream,
+        workers,
         access_log,
         state_lock: tokio::sync::Mutex::new(()),
         upgrading: AtomicBool::new(false),
@@ -374,10 +423,23 @@ pub async fn start(config: ProxyConfig, listeners: Listeners) -> Result<ProxyHan
     }
     tokio::spawn(accept_admin(Arc::clone(&shared), admin));
     tokio::spawn(acme::run(Arc::clone(&shared.certs), shared.stop.subscribe()));
+    tokio::spawn(reap_idle(Arc::clone(&shared)));
     if let Some(stream) = listeners.ready {
         handoff::signal_ready(stream).map_err(|e| ProxyError::io("report ready to the old process", e))?;
     }
     Ok(ProxyHandle { shared })
+}
+
+/// Closes expired idle upstream connections now and then, until the proxy closes.
+async fn reap_idle(shared: Arc<Shared>) {
+    let mut stop = shared.stop.subscribe();
+    let mut tick = tokio::time::interval(crate::upstream::IDLE_TIMEOUT / 9);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => shared.upstream.iter().for_each(|u| u.reap()),
+            () = stopped(&mut stop, CLOSED) => return,
+        }
+    }
 }
 
 async fn stopped(stop: &mut watch::Receiver<u8>, level: u8) {
@@ -401,30 +463,59 @@ async fn accept_tcp(shared: Arc<Shared>, listener: Arc<TcpListener>, tls: Option
             }
         };
         let _ = stream.set_nodelay(true);
-        let shared = Arc::clone(&shared);
+        let active = shared.active.guard();
         let tls = tls.clone();
-        tokio::spawn(async move {
-            let active = shared.active.guard();
-            match tls {
-                None => {
-                    let info = ConnInfo { peer, https: false };
-                    serve_client(shared, stream, info, active).await;
-                }
-                Some(acceptor) => {
-                    let handshake = Duration::from_millis(shared.config.idle_timeout_ms);
-                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let info = ConnInfo { peer, https: true };
-                            serve_client(shared, stream, info, active).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake: {e}"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
+        match shared.workers.pick() {
+            None => {
+                tokio::spawn(serve_tcp(Arc::clone(&shared), stream, peer, tls, 0, active));
             }
-        });
+            Some((worker, handle)) => {
+                // Registered again on the worker's own reactor, so its events wake that thread.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::warn!(%peer, "hand the connection to a worker: {e}");
+                        continue;
+                    }
+                };
+                let shared = Arc::clone(&shared);
+                handle.spawn(async move {
+                    match tokio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => serve_tcp(shared, stream, peer, tls, worker, active).await,
+                        Err(e) => tracing::warn!(%peer, "register the connection on a worker: {e}"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
+}
+
+async fn serve_tcp(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    worker: usize,
+    active: ActiveGuard,
+) {
+    match tls {
+        None => {
+            let info = ConnInfo::new(peer, false, worker);
+            serve_client(shared, stream, info, active).await;
+        }
+        Some(acceptor) => {
+            let handshake = Duration::from_millis(shared.config.idle_timeout_ms);
+            match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let info = ConnInfo::new(peer, true, worker);
+                    serve_client(shared, stream, info, active).await;
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake: {e}"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
 }
 
 async fn accept_admin(shared: Arc<Shared>, listener: Arc<UnixListener>) {
@@ -516,6 +607,7 @@ where
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let shared = Arc::clone(&service_shared);
         let state = Arc::clone(&state);
+        let info = info.clone();
         state.begin();
         async move {
             let response: Response<Body> = proxy::handle(shared, info, req).await;

@@ -50,8 +50,12 @@ impl RouteEntry {
         None
     }
 
+    /// `host` is stripped but not lower-cased yet (route hosts are lower case).
     fn host_matches(&self, host: &str) -> bool {
-        self.route.hosts.iter().any(|h| h == host)
+        self.route
+            .hosts
+            .iter()
+            .any(|h| h.len() == host.len() && h.bytes().zip(host.bytes()).all(|(a, b)| a == b.to_ascii_lowercase()))
     }
 }
 
@@ -71,11 +75,12 @@ impl Table {
 
     /// Routes naming the host first; among them (else among the any-host routes) the longest prefix.
     pub(crate) fn lookup(&self, host: &str, path: &str) -> Option<Arc<RouteEntry>> {
-        let host = normalize_host(host);
+        // Compared case-insensitively in place: no lower-cased copy per request.
+        let host = strip_host(host);
         let best = |named: bool| {
             self.entries
                 .iter()
-                .filter(|e| if named { e.host_matches(&host) } else { e.route.hosts.is_empty() })
+                .filter(|e| if named { e.host_matches(host) } else { e.route.hosts.is_empty() })
                 .filter(|e| prefix_matches(&e.route.path_prefix, path))
                 .max_by_key(|e| e.route.path_prefix.len())
                 .cloned()
@@ -85,7 +90,13 @@ impl Table {
 }
 
 /// Lower case, port stripped (`Example.com:8080` -> `example.com`, `[::1]:80` -> `[::1]`).
+#[cfg(test)]
 pub(crate) fn normalize_host(host: &str) -> String {
+    strip_host(host).to_ascii_lowercase()
+}
+
+/// Port and trailing dots stripped, case kept.
+pub(crate) fn strip_host(host: &str) -> &str {
     let host = host.trim();
     let without_port = if host.starts_with('[') {
         match host.find(']') {
@@ -98,7 +109,7 @@ pub(crate) fn normalize_host(host: &str) -> String {
             _ => host,
         }
     };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
+    without_port.trim_end_matches('.')
 }
 
 pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
