@@ -302,18 +302,6 @@ fn current_blue(
     Ok(running.pop())
 }
 
-/// The service's live container: the running one (the newest when several run).
-pub fn live_container(engine: &dyn Engine, project: &str, service: &str) -> Result<Option<ContainerState>> {
-    let mut live = None;
-    for c in observe::project_containers(engine, project)?.iter().filter(|c| c.label(labels::SERVICE) == Some(service))
-    {
-        let state = observe::inspect(engine, &c.id)?;
-        if state.running() {
-            live = Some(state);
-        }
-    }
-    Ok(live)
-}
 
 fn next_number(engine: &dyn Engine, project: &str, service: &str) -> Result<u32> {
     let existing = observe::project_containers(engine, project)?;
