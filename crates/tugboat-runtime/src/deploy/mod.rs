@@ -302,7 +302,6 @@ fn current_blue(
     Ok(running.pop())
 }
 
-
 fn next_number(engine: &dyn Engine, project: &str, service: &str) -> Result<u32> {
     let existing = observe::project_containers(engine, project)?;
     let max = existing.iter().filter(|c| c.label(labels::SERVICE) == Some(service)).map(observe::number).max();
