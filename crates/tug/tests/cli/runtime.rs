@@ -240,12 +240,8 @@ fn a_dependency_that_turns_unhealthy_fails_up_naming_it_with_its_health_output()
     assert_eq!(containers.len(), 1, "{containers:?}");
 }
 
-#[test]
-fn a_dependency_that_never_gets_ready_times_out_naming_it() {
-    let p = Project::new();
-    let f = stack(
-        &p,
-        "services:
+/// A database that stays `starting` (healthy only after 100000 checks) and a web service waiting on it.
+const NEVER_READY: &str = "services:
   db:
     image: IMAGE
     command: [\"--healthy-after\", \"100000\"]
@@ -253,8 +249,12 @@ fn a_dependency_that_never_gets_ready_times_out_naming_it() {
   web:
     image: IMAGE
     depends_on: { db: { condition: service_healthy } }
-",
-    );
+";
+
+#[test]
+fn a_dependency_that_never_gets_ready_times_out_naming_it() {
+    let p = Project::new();
+    let f = stack(&p, NEVER_READY);
     let run = up(&f, &["--timeout", "3s"]);
     run.failure(3).stderr_contains("dependency db (service_healthy)").stderr_contains("not ready after 3s");
 }
@@ -399,18 +399,7 @@ fn a_build_section_is_built_through_the_engine_honouring_dockerignore() {
 #[test]
 fn sigint_during_a_wait_stops_up_and_records_it_interrupted() {
     let p = Project::new();
-    let f = stack(
-        &p,
-        "services:
-  db:
-    image: IMAGE
-    command: [\"--healthy-after\", \"100000\"]
-    healthcheck: { test: [\"CMD\", \"/tug-testserver\", \"health\"], interval: 1s, retries: 100000 }
-  web:
-    image: IMAGE
-    depends_on: { db: { condition: service_healthy } }
-",
-    );
+    let f = stack(&p, NEVER_READY);
     let before = audit_events(|| f.tug()).len();
     let spawned = f.tug().arg("up").spawn();
     wait_for("db to be created", LONG, || p.containers().iter().any(|(n, s)| n.ends_with("-db-1") && s == "running"));
