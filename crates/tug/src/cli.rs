@@ -73,6 +73,11 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Return a service to the version its last deploy replaced
     Rollback(RollbackArgs),
+    /// Cutover plans (plans/NAME.yml): gated, resumable runbooks with approvals and rollback
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Record a person's approval of a plan step (a human gate), in the plan's current run
+    Approve(ApproveArgs),
     /// Read and verify the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -487,11 +492,131 @@ pub struct AuditLogArgs {
     /// Only events since a duration ago (`24h`, `7d`) or an RFC 3339 time or date (`2026-11-01`)
     #[arg(long)]
     pub since: Option<String>,
+    /// Only the events of this cutover plan's runs (its steps, approvals, rollbacks)
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct AuditDirArgs {
     /// The stack's directory (its state database holds the log)
     #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Validate a plan and show each step, each gate's evidence and what would run next (no NAME: list plans)
+    Show(PlanShowArgs),
+    /// Run the plan from where it stands until done, a gate blocks, an approval is needed or a window is open
+    Run(PlanRunArgs),
+    /// Record the outcome of a step that was interrupted and cannot safely run twice
+    Resolve(PlanResolveArgs),
+    /// Undo the run's succeeded steps (newest first), then run the plan's rollback section
+    Rollback(PlanNameArgs),
+    /// Render the cutover record of a run: what was done, when, by whom, with the evidence (HTML or Markdown)
+    Report(PlanReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanShowArgs {
+    /// The plan (plans/NAME.yml beside tugboat.yml)
+    pub name: Option<String>,
+    /// The stack's directory
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanRunArgs {
+    /// The plan (plans/NAME.yml beside tugboat.yml)
+    pub name: String,
+    /// Start a new run when the last one is finished (done or rolled back)
+    #[arg(long)]
+    pub new: bool,
+    /// Print where the plan stands and what would run next; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanResolveArgs {
+    /// The plan
+    pub name: String,
+    /// The interrupted step
+    pub step: String,
+    /// It did what it should: the plan moves on
+    #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+    pub succeeded: bool,
+    /// It did not: the next `tug plan run` runs it again
+    #[arg(long)]
+    pub failed: bool,
+    /// What was checked
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Print what would be recorded; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanNameArgs {
+    /// The plan
+    pub name: String,
+    /// Print what would be undone; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanReportArgs {
+    /// The plan
+    pub name: String,
+    /// The run (default: the newest)
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// HTML (one self-contained file) or Markdown (for a wiki or a repository)
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+    /// Write to this file (default: standard output)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The stack's directory
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The plan
+    pub name: String,
+    /// The step approved (an `approve` step, or any step with an `approved_by` gate)
+    pub step: String,
+    /// Who approves (shown in every later report)
+    #[arg(long = "as", value_name = "PERSON")]
+    pub person: String,
+    /// What the approval covers ("writes frozen on the old host at 14:02")
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Print what would be recorded; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory
+    #[arg(long, default_value = ".")]
     pub dir: PathBuf,
 }

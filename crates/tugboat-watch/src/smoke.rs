@@ -115,9 +115,14 @@ impl tugboat::ops::Operation for Smoke<'_> {
         Ok(SmokePlan { suite, checks, concurrency: self.concurrency, compiled })
     }
 
-    fn run(&self, plan: &SmokePlan, _ctx: &mut tugboat::ops::Ctx) -> tugboat::ops::Result<SuiteReport> {
+    fn run(&self, plan: &SmokePlan, ctx: &mut tugboat::ops::Ctx) -> tugboat::ops::Result<SuiteReport> {
         let runtime =
             crate::runtime().map_err(|e| tugboat::ops::Error::cannot_act(format!("cannot start the probes: {e}")))?;
-        Ok(runtime.block_on(run(&plan.suite, &plan.compiled, plan.concurrency)))
+        let report = runtime.block_on(run(&plan.suite, &plan.compiled, plan.concurrency));
+        // Kept for gates (`smoke_passed_within` of a cutover plan).
+        let summary =
+            format!("{} passed, {} failed, {} not applicable", report.passed, report.failed, report.not_applicable);
+        ctx.store.record_smoke(&self.stack.name, &plan.suite, report.ok, &summary)?;
+        Ok(report)
     }
 }

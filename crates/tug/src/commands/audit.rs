@@ -17,6 +17,11 @@ pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
                 true => super::open_store(&args.dir, g)?.audit_events(since).context("cannot read the audit log")?,
                 false => Vec::new(),
             };
+            // A cutover as one story: every event tagged with one of the plan's runs.
+            let events: Vec<_> = match &args.plan {
+                Some(plan) => events.into_iter().filter(|e| e.params["plan_run"]["plan"] == plan.as_str()).collect(),
+                None => events,
+            };
             if g.json {
                 super::print_json(&events)?;
             } else {

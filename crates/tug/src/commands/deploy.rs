@@ -1,8 +1,5 @@
 //! `tug deploy SERVICE [--image REF]`, `tug rollback SERVICE`: blue-green through tug proxy.
 
-use std::path::{Path, PathBuf};
-
-use tugboat::stack::Stack;
 use tugboat_runtime::deploy::router::ProxyRouter;
 use tugboat_runtime::deploy::{Deploy, DeployOptions, Rollback};
 use tugboat_runtime::engine::Docker;
@@ -10,14 +7,7 @@ use tugboat_runtime::engine::Docker;
 use crate::cli::{DeployArgs, Global, RollbackArgs};
 use crate::exit::Exit;
 
-/// The proxy's admin socket: `proxy.admin` beside tugboat.yml, default `.tugboat/proxy.sock`.
-pub fn admin_socket(stack: &Stack) -> PathBuf {
-    let admin =
-        stack.config.proxy.as_ref().and_then(|p| p.admin.clone()).unwrap_or_else(|| ".tugboat/proxy.sock".into());
-    let base =
-        stack.config_file.as_ref().and_then(|(p, _)| p.parent().map(Path::to_path_buf)).unwrap_or(stack.dir.clone());
-    base.join(admin)
-}
+pub use tugboat_runtime::deploy::router::admin_socket;
 
 pub fn deploy(g: &Global, args: &DeployArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;

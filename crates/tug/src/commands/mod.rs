@@ -11,6 +11,7 @@ mod drill;
 mod init;
 mod migrate;
 mod parity;
+mod plan;
 mod proxy;
 mod restore;
 mod runtime;
@@ -49,6 +50,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Proxy(args) => proxy::run(g, args),
         Command::Deploy(args) => deploy::deploy(g, args),
         Command::Rollback(args) => deploy::rollback(g, args),
+        Command::Plan(cmd) => plan::run(g, cmd),
+        Command::Approve(args) => plan::approve(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod init;
 pub mod migrate;
 pub mod parity;
+pub mod plan;
 pub mod progress;
 pub mod restore;
 pub mod runtime;

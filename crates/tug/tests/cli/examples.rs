@@ -112,3 +112,29 @@ fn list_rules_lists_24_rules() {
         }
     }
 }
+
+/// Seed 000's consolidation and seed 003's cutover are valid plans against their stacks, and what they
+/// gate on is what the seeds' safety rules say.
+#[test]
+fn the_example_plans_validate() {
+    for (example, plan, steps) in [("dms", "consolidate", 18), ("state-hub", "cutover", 11)] {
+        let f = Fixture::example(example);
+        f.tug().args(["plan", "show"]).run().success().stdout_contains(plan);
+        let show = f.tug().args(["plan", "show", plan, "--json"]).run();
+        let doc = show.success().json();
+        let list = doc["steps"].as_array().unwrap();
+        assert_eq!(list.len(), steps, "{example}/{plan}");
+        assert!(!doc["rollback"].as_array().unwrap().is_empty(), "{example}/{plan} has a rollback");
+        assert!(doc["run"].is_null(), "showing a plan starts no run");
+        let gates: Vec<&str> =
+            list.iter().flat_map(|s| s["gates"].as_array().unwrap()).map(|g| g["gate"].as_str().unwrap()).collect();
+        for gate in ["parity_equal", "approved_by", "smoke_passed_within"] {
+            assert!(gates.contains(&gate), "{example}/{plan} gates on {gate}");
+        }
+        assert!(!f.path().join(".tugboat").exists(), "showing a plan writes no state");
+    }
+    let f = Fixture::example("state-hub");
+    let doc = f.tug().args(["plan", "show", "cutover", "--json"]).run().json();
+    let deploy = doc["steps"].as_array().unwrap().iter().find(|s| s["name"] == "deploy-empty").unwrap();
+    assert_eq!(deploy["gates"][0]["gate"], "drill_passed_within", "T01: a drill before anything moves");
+}

@@ -25,6 +25,7 @@ mod formats;
 mod help;
 mod operations;
 mod operations_backup;
+mod plans;
 mod rules;
 mod runtime;
 mod runtime_conformance;

@@ -45,6 +45,18 @@ pub fn socket_addr(address: &str) -> Result<SocketAddr> {
     address.parse().map_err(|_| RouterError::Address(address.to_string()))
 }
 
+/// The proxy's admin socket of a stack: `proxy.admin` beside tugboat.yml, default `.tugboat/proxy.sock`.
+pub fn admin_socket(stack: &tugboat::stack::Stack) -> PathBuf {
+    let admin =
+        stack.config.proxy.as_ref().and_then(|p| p.admin.clone()).unwrap_or_else(|| ".tugboat/proxy.sock".into());
+    let base = stack
+        .config_file
+        .as_ref()
+        .and_then(|(p, _)| p.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or(stack.dir.clone());
+    base.join(admin)
+}
+
 /// The admin client bound to its socket, for error messages.
 pub struct ProxyRouter {
     pub socket: PathBuf,

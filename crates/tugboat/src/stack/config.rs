@@ -138,16 +138,17 @@ pub fn load(path: &Path) -> Result<(TugboatConfig, Node), ConfigError> {
     let file = Arc::new(path.to_path_buf());
     let root = yaml::parse(&text, &file)?;
     let root = if root.is_null() { Node::map(Vec::new(), Span::new(&file, 1, 1)) } else { root };
-    let config: TugboatConfig = match serde_path_to_error::deserialize(root.to_json()) {
-        Ok(c) => c,
-        Err(e) => {
-            let segments: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
-            let message = e.inner().to_string();
-            return Err(locate_error(&root, &segments, &message));
-        }
-    };
+    let config: TugboatConfig = from_node(&root)?;
     validate(&config, &root)?;
     Ok((config, root))
+}
+
+/// Deserializes a located YAML tree; a serde error is reported at the node (or unknown key) it is about.
+pub fn from_node<T: serde::de::DeserializeOwned>(root: &Node) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(root.to_json()).map_err(|e| {
+        let segments: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+        locate_error(root, &segments, &e.inner().to_string())
+    })
 }
 
 /// Finds the node a serde path points at; for an unknown field, the key itself.

@@ -14,6 +14,7 @@
 mod audit;
 mod deploy;
 mod operation;
+mod plan;
 mod redact;
 mod runs;
 mod watch;
@@ -21,6 +22,7 @@ mod watch;
 pub use audit::{current_actor, AuditEvent, AuditVerification, BreakReason, NewAuditEvent, Outcome};
 pub use deploy::{DeployLock, DeployRecord, LockTaken};
 pub use operation::{interrupt_open_operations, OpGuard, Operation};
+pub use plan::{PlanEvent, PlanLock, PlanRun, SmokeRun};
 pub use redact::redact_params;
 pub use runs::{DrillRun, MigrationRun, ParityRun};
 pub use watch::{AlertEvent, CheckState, HistoryBucket, NewAlert, OutboxEntry, BUCKET_MS};
@@ -181,6 +183,47 @@ const MIGRATIONS: &[&str] = &[
         detail         TEXT
     );
     CREATE INDEX deploys_service ON deploys (stack, service, id);",
+    // 6: cutover plans: each run of a plan, its append-only story of events (gates, steps, approvals,
+    //    undos; a step's state is its last event), one lock per plan; and smoke runs, which gates read.
+    "CREATE TABLE plan_runs (
+        id          INTEGER PRIMARY KEY,
+        stack       TEXT NOT NULL,
+        plan        TEXT NOT NULL,
+        digest      TEXT NOT NULL,
+        started_by  TEXT NOT NULL,
+        started_ms  INTEGER NOT NULL,
+        finished_ms INTEGER,
+        status      TEXT NOT NULL
+    );
+    CREATE INDEX plan_runs_plan ON plan_runs (stack, plan, id);
+    CREATE TABLE plan_events (
+        id      INTEGER PRIMARY KEY,
+        run_id  INTEGER NOT NULL REFERENCES plan_runs (id),
+        time_ms INTEGER NOT NULL,
+        step    TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    );
+    CREATE INDEX plan_events_run ON plan_events (run_id, id);
+    CREATE TABLE plan_locks (
+        stack       TEXT NOT NULL,
+        plan        TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        host        TEXT NOT NULL,
+        acquired_ms INTEGER NOT NULL,
+        PRIMARY KEY (stack, plan)
+    );
+    CREATE TABLE smoke_runs (
+        id      INTEGER PRIMARY KEY,
+        time_ms INTEGER NOT NULL,
+        stack   TEXT NOT NULL,
+        suite   TEXT NOT NULL,
+        ok      INTEGER NOT NULL,
+        summary TEXT NOT NULL
+    );
+    CREATE INDEX smoke_runs_suite ON smoke_runs (stack, suite, time_ms);",
 ];
 
 /// How long a writer waits for another process's write transaction before giving up.
