@@ -107,7 +107,13 @@ impl Operation for RollbackPlan<'_> {
             let status = state::step_state(&events, &step.name).status;
             let Some(what) = undo_text(&step.action) else { continue };
             // Succeeded, or an undo that did not finish (it is run again: undos are written to be repeatable).
-            if matches!(status, Status::Succeeded | Status::Undoing | Status::UndoFailed | Status::Undone) {
+            // A command that failed or was interrupted may have done part of its work, so it is undone too; a
+            // failed deploy has already put the old version back itself.
+            let undoable = match step.action {
+                Action::Run { .. } => !matches!(status, Status::Pending),
+                _ => matches!(status, Status::Succeeded | Status::Undoing | Status::UndoFailed | Status::Undone),
+            };
+            if undoable {
                 actions.push(RollbackAction {
                     step: step.name.clone(),
                     kind: "undo",

@@ -77,8 +77,37 @@ impl Verdict for RunReport {
     }
 }
 
+/// What `tug plan run` starts from (its dry run and its audit parameters): where each step stands and which
+/// gates block; the text form is the full view of `tug plan show`.
+#[derive(Debug, Serialize)]
+pub struct Outlook {
+    pub plan: String,
+    pub digest: String,
+    /// The run it continues; `None`: a new one starts.
+    pub run: Option<i64>,
+    pub next: Option<String>,
+    pub outlook: String,
+    pub steps: Vec<StepOutlook>,
+    #[serde(skip)]
+    pub view: PlanView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepOutlook {
+    pub name: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<&'static str>,
+}
+
+impl std::fmt::Display for Outlook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.view.fmt(f)
+    }
+}
+
 impl Operation for RunPlan<'_> {
-    type Plan = PlanView;
+    type Plan = Outlook;
     type Report = RunReport;
 
     fn command(&self) -> &'static str {
@@ -90,10 +119,28 @@ impl Operation for RunPlan<'_> {
     fn request(&self) -> Value {
         json!({"plan_run": {"plan": self.plan.name}, "digest": self.plan.digest, "new": self.new_run})
     }
-    fn plan(&self, ctx: &mut Ctx) -> Result<PlanView> {
-        view::view(self.stack, self.plan, ctx.store, ctx.clock.now_ms())
+    fn plan(&self, ctx: &mut Ctx) -> Result<Outlook> {
+        let view = view::view(self.stack, self.plan, ctx.store, ctx.clock.now_ms())?;
+        let active = view.run.as_ref().filter(|r| r.status == "active").map(|r| r.id);
+        Ok(Outlook {
+            plan: view.plan.clone(),
+            digest: view.digest.clone(),
+            run: active,
+            next: view.next.clone(),
+            outlook: view.outlook.clone(),
+            steps: view
+                .steps
+                .iter()
+                .map(|s| StepOutlook {
+                    name: s.name.clone(),
+                    status: s.state.status,
+                    blocked_by: s.gates.iter().filter(|g| !g.ok).map(|g| g.gate).collect(),
+                })
+                .collect(),
+            view,
+        })
     }
-    fn run(&self, _view: &PlanView, ctx: &mut Ctx) -> Result<RunReport> {
+    fn run(&self, _outlook: &Outlook, ctx: &mut Ctx) -> Result<RunReport> {
         let _lock = Lock::take(ctx.store, self.stack, self.plan)?;
         let run = self.open_run(ctx.store)?;
         let result = self.drive(&run, ctx);

@@ -388,19 +388,23 @@ impl Operation for RunCommand<'_> {
             .spawn()
             .map_err(|e| Error::cannot_act(format!("cannot run `sh -c {}` in {}: {e}", plan.command, plan.dir)))?;
         drop(cmd);
+        // The output is collected into a shared buffer: a command that leaves a daemon behind holding the
+        // pipe open must not keep the step from ending.
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = std::sync::Arc::clone(&output);
         let collector = std::thread::spawn(move || {
-            let mut tail: Vec<u8> = Vec::new();
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                let mut tail = sink.lock().unwrap_or_else(|p| p.into_inner());
                 tail.extend_from_slice(&buf[..n]);
                 if tail.len() > 2 * OUTPUT_TAIL {
-                    tail.drain(..tail.len() - OUTPUT_TAIL);
+                    let excess = tail.len() - OUTPUT_TAIL;
+                    tail.drain(..excess);
                 }
             }
-            tail
         });
         let mut timed_out = false;
         let status = loop {
@@ -421,7 +425,11 @@ impl Operation for RunCommand<'_> {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let tail = collector.join().unwrap_or_default();
+        let drained = Instant::now() + Duration::from_secs(2);
+        while !collector.is_finished() && Instant::now() < drained {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let tail = output.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let text = String::from_utf8_lossy(&tail[tail.len().saturating_sub(OUTPUT_TAIL)..]).into_owned();
         Ok(CommandReport {
             command: plan.command.clone(),

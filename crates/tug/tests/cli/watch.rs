@@ -165,7 +165,7 @@ fn watch_dry_run_prints_the_plan_and_bad_conditions_are_config_errors() {
     });
     let run = with_env(dms.tug().args(["watch", "--dry-run"])).run();
     run.failure(2);
-    run.stderr_contains("tugboat.yml:36:").stderr_contains("checks.smoke[0].expect[0]").stderr_contains("column 10");
+    run.stderr_contains("tugboat.yml:38:").stderr_contains("checks.smoke[0].expect[0]").stderr_contains("column 10");
 }
 
 /// RFC 3339 times (`2026-12-02T02:00:00+00:00`) → `DATET02:00:00ZONE`: the date and the zone vary from

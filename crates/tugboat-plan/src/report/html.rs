@@ -61,6 +61,7 @@ fn block(out: &mut String, b: &Block, svg: &str) {
             }
             out.push_str("</dl>\n");
         }
+        Block::Table { rows, .. } if rows.is_empty() => {}
         Block::Table { head, rows } => {
             out.push_str("<div class=\"wide\"><table>\n<thead><tr>");
             for h in head {

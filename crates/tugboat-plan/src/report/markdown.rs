@@ -25,6 +25,7 @@ fn block(out: &mut String, b: &Block) {
                 let _ = writeln!(out, "- **{}:** {}", prose(name), inline(value, false));
             }
         }
+        Block::Table { rows, .. } if rows.is_empty() => {}
         Block::Table { head, rows } => {
             let cells = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
             out.push('\n');
@@ -35,12 +36,13 @@ fn block(out: &mut String, b: &Block) {
             }
         }
         Block::Para(l) => {
-            let _ = write!(out, "\n{}\n", inline(l, false));
+            let _ = write!(out, "\n{}\n", starts_block(inline(l, false)));
         }
         Block::List(items) => {
             out.push('\n');
             for l in items {
-                let _ = writeln!(out, "- {}", inline(l, false));
+                // `*`, not the fields' `-`: a list next to a field list stays a list of its own.
+                let _ = writeln!(out, "* {}", starts_block(inline(l, false)));
             }
         }
         Block::Pre(text) => {
@@ -67,14 +69,22 @@ fn inline(l: &Line, in_table: bool) -> String {
 /// backslash-escaped (CommonMark reads a backslash before any ASCII punctuation as an escape).
 fn prose(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for (i, c) in one_line(s).chars().enumerate() {
-        // `>`, `#`, `-`, `+` only start a quote, heading or list at the start of a line.
-        if matches!(c, '\\' | '`' | '*' | '_' | '~' | '<' | '[' | ']' | '|') || (i == 0 && matches!(c, '>' | '#' | '-' | '+')) {
+    for c in one_line(s).chars() {
+        if matches!(c, '\\' | '`' | '*' | '_' | '~' | '<' | '[' | ']' | '|') {
             out.push('\\');
         }
         out.push(c);
     }
     out
+}
+
+/// A paragraph or list item: text starting with `>`, `#`, `-` or `+` would open a quote, heading or list.
+fn starts_block(s: String) -> String {
+    if s.starts_with(['>', '#', '-', '+']) {
+        format!("\\{s}")
+    } else {
+        s
+    }
 }
 
 /// A code span, with a delimiter longer than any backtick run inside; in a table `|` still splits the

@@ -73,8 +73,10 @@ pub(crate) enum Piece {
 
 pub(crate) type Line = Vec<Piece>;
 
+#[derive(Clone)]
 pub(crate) enum Block {
     Fields(Vec<(String, Line)>),
+    /// Renderers leave out a table without rows.
     Table {
         head: Vec<String>,
         rows: Vec<Vec<Line>>,
@@ -111,8 +113,31 @@ fn line(s: impl Into<String>) -> Line {
     vec![text(s)]
 }
 
+fn code_line(s: impl Into<String>) -> Line {
+    vec![code(s)]
+}
+
 fn status(tone: Tone, s: impl Into<String>) -> Line {
     vec![Piece::Status(tone, s.into())]
+}
+
+/// A report's own status word (`equal`, `bad_backup`, `pass`), toned by what it means.
+fn verdict(word: &str) -> Line {
+    let tone = match word {
+        "equal" | "pass" | "passed" | "ok" | "deployed" | "done" | "succeeded" => Tone::Good,
+        "unverified" => Tone::Open,
+        "newer_than_snapshot" | "not_applicable" => Tone::Plain,
+        _ => Tone::Bad,
+    };
+    status(tone, word.replace('_', " "))
+}
+
+fn passed(ok: bool) -> Line {
+    verdict(if ok { "passed" } else { "failed" })
+}
+
+fn field(name: &str, value: Line) -> (String, Line) {
+    (name.to_string(), value)
 }
 
 fn table(head: &[&str], rows: Vec<Vec<Line>>) -> Block {
@@ -120,12 +145,9 @@ fn table(head: &[&str], rows: Vec<Vec<Line>>) -> Block {
 }
 
 fn section(level: u8, title: impl Into<String>, id: &str, blocks: Vec<Block>) -> Section {
-    Section { level, title: title.into(), id: anchor(id), blocks }
-}
-
-/// An HTML id from a name: `step-copy-db`.
-fn anchor(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+    // An HTML id from a name: `step-copy-db`.
+    let id = id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    Section { level, title: title.into(), id, blocks }
 }
 
 /// For HTML text and attributes (and the SVG, which is XML).
@@ -144,10 +166,9 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
-/// `340ms`, `1.2s`, `42s`, `4m 12s`, `24h 5m`, `3d 4h`.
+/// `0s`, `340ms`, `1.2s`, `42s`, `4m 12s`, `24h 5m`, `3d 4h`.
 pub(crate) fn duration_text(ms: i64) -> String {
-    let ms = ms.max(0);
-    let s = ms / 1000;
+    let (ms, s) = (ms.max(0), ms.max(0) / 1000);
     let two = |a: i64, ua: &str, b: i64, ub: &str| if b == 0 { format!("{a}{ua}") } else { format!("{a}{ua} {b}{ub}") };
     // Hours up to three days: a 24 h window that took 24 h 5 m should say so.
     match ms {
@@ -162,22 +183,48 @@ pub(crate) fn duration_text(ms: i64) -> String {
 }
 
 fn bytes_text(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (mut value, mut unit) = (n as f64, 0);
+    while value >= 1024.0 && unit < units.len() - 1 {
+        (value, unit) = (value / 1024.0, unit + 1);
     }
     if unit == 0 {
         format!("{n} B")
     } else {
-        format!("{value:.1} {}", UNITS[unit])
+        format!("{value:.1} {}", units[unit])
     }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 fn short_hash(h: &str) -> String {
     h.chars().take(12).collect()
+}
+
+/// Reading a recorded report: a missing or mistyped field reads as empty, so a report of an older or newer
+/// shape still renders what it has.
+trait Field {
+    fn str_at(&self, key: &str) -> &str;
+    fn time_at(&self, key: &str) -> String;
+    fn took_at(&self, key: &str) -> String;
+    fn list_at(&self, key: &str) -> &[Value];
+}
+
+impl Field for Value {
+    fn str_at(&self, key: &str) -> &str {
+        self[key].as_str().unwrap_or_default()
+    }
+    fn time_at(&self, key: &str) -> String {
+        self[key].as_i64().map(time_text).unwrap_or_default()
+    }
+    fn took_at(&self, key: &str) -> String {
+        self[key].as_f64().map(|ms| duration_text(ms as i64)).unwrap_or_default()
+    }
+    fn list_at(&self, key: &str) -> &[Value] {
+        self[key].as_array().map_or(&[], Vec::as_slice)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -202,16 +249,15 @@ pub(crate) fn step_views<'a>(r: &'a Record) -> Vec<StepView<'a>> {
             named.push((e.step.as_str(), None, false));
         }
     }
-    named
-        .into_iter()
-        .map(|(name, step, rollback)| StepView {
-            name,
-            step,
-            rollback,
-            state: state::step_state(r.events, name),
-            events: r.events.iter().filter(|e| e.step == name).collect(),
-        })
-        .collect()
+    let events = |name: &str| r.events.iter().filter(|e| e.step == name).collect();
+    let view = |(name, step, rollback)| StepView {
+        name,
+        step,
+        rollback,
+        state: state::step_state(r.events, name),
+        events: events(name),
+    };
+    named.into_iter().map(view).collect()
 }
 
 impl StepView<'_> {
@@ -245,7 +291,8 @@ impl StepView<'_> {
     /// When the last attempt ended (an undo later does not move it).
     fn finished_ms(&self) -> Option<i64> {
         let from = self.started_ms().unwrap_or(i64::MIN);
-        self.events.iter().rev().find(|e| is_end(e) && e.time_ms >= from).map(|e| e.time_ms)
+        let end = |e: &&&PlanEvent| matches!(e.kind.as_str(), "succeeded" | "failed" | "resolved") && e.time_ms >= from;
+        self.events.iter().rev().find(end).map(|e| e.time_ms)
     }
 
     /// Who acted: the approvers of an approval step, else whoever started the last attempt.
@@ -266,10 +313,6 @@ impl StepView<'_> {
 
 fn is_gate(e: &PlanEvent) -> bool {
     matches!(e.kind.as_str(), "blocked" | "gates_passed")
-}
-
-fn is_end(e: &PlanEvent) -> bool {
-    matches!(e.kind.as_str(), "succeeded" | "failed" | "resolved")
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -296,156 +339,122 @@ fn header(r: &Record, steps: &[StepView]) -> Section {
         other => (other, Tone::Plain),
     };
     let mut counts: Vec<(&str, usize)> = Vec::new();
-    for v in steps.iter().filter(|v| !v.rollback) {
-        let word = v.status().0;
+    for word in steps.iter().filter(|v| !v.rollback).map(|v| v.status().0) {
         match counts.iter_mut().find(|(w, _)| *w == word) {
             Some((_, n)) => *n += 1,
             None => counts.push((word, 1)),
         }
     }
     let counts: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
-    let mut digest = vec![code(&run.digest)];
+    let mut digest = code_line(&run.digest);
     if r.plan.digest != run.digest {
         digest.extend([text(" (the file has changed since; now "), code(&r.plan.digest), text(")")]);
     }
     let mut fields = vec![
-        ("Plan".to_string(), vec![code(&r.plan.name), text(" in "), code(r.plan.path.display().to_string())]),
-        ("Stack".into(), vec![code(&run.stack)]),
-        ("Run".into(), line(format!("#{}", run.id))),
-        ("Status".into(), status(tone, word)),
-        ("Steps".into(), line(counts.join(", "))),
-        ("Started by".into(), vec![code(&run.started_by)]),
-        ("Started".into(), line(time_text(run.started_ms))),
+        field("Plan", vec![code(&r.plan.name), text(" in "), code(r.plan.path.display().to_string())]),
+        field("Stack", code_line(&run.stack)),
+        field("Run", line(format!("#{}", run.id))),
+        field("Status", status(tone, word)),
+        field("Steps", line(counts.join(", "))),
+        field("Started by", code_line(&run.started_by)),
+        field("Started", line(time_text(run.started_ms))),
+        field("Finished", line(run.finished_ms.map_or("not finished".into(), time_text))),
     ];
-    match run.finished_ms {
-        Some(end) => {
-            fields.push(("Finished".into(), line(time_text(end))));
-            fields.push(("Took".into(), line(duration_text(end - run.started_ms))));
-        }
-        None => fields.push(("Finished".into(), line("not finished"))),
+    if let Some(end) = run.finished_ms {
+        fields.push(field("Took", line(duration_text(end - run.started_ms))));
     }
-    fields.push(("Plan file digest".into(), digest));
-    fields.push(("Report generated".into(), line(time_text(r.generated_ms))));
-    let mut blocks = Vec::new();
-    if let Some(d) = &r.plan.description {
-        blocks.push(Block::Para(line(d)));
-    }
-    blocks.push(Block::Fields(fields));
-    section(1, "", "record", blocks)
+    fields.push(field("Plan file digest", digest));
+    fields.push(field("Report generated", line(time_text(r.generated_ms))));
+    let description = r.plan.description.iter().map(|d| Block::Para(line(d)));
+    section(1, "", "record", description.chain([Block::Fields(fields)]).collect())
 }
 
 fn summary(steps: &[StepView]) -> Section {
-    let rows = steps
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let (word, tone) = v.status();
-            let kind = if v.rollback { format!("{} (rollback)", v.kind()) } else { v.kind().to_string() };
-            let (start, end) = (v.started_ms(), v.finished_ms());
-            vec![
-                line((i + 1).to_string()),
-                vec![code(v.name)],
-                line(kind),
-                status(tone, word),
-                line(start.map(time_text).unwrap_or_default()),
-                line(end.map(time_text).unwrap_or_default()),
-                line(start.zip(end).map(|(a, b)| duration_text(b - a)).unwrap_or_default()),
-                line(v.who()),
-            ]
-        })
-        .collect();
-    let head = vec!["#", "Step", "Kind", "Status", "Started", "Finished", "Duration", "By"];
-    section(2, "Summary", "summary", vec![table(&head, rows)])
+    let row = |(i, v): (usize, &StepView)| {
+        let (word, tone) = v.status();
+        let kind = if v.rollback { format!("{} (rollback)", v.kind()) } else { v.kind().to_string() };
+        let (start, end) = (v.started_ms(), v.finished_ms());
+        let took = start.zip(end).map(|(a, b)| duration_text(b - a));
+        let time = |t: Option<i64>| line(t.map(time_text).unwrap_or_default());
+        let n = line((i + 1).to_string());
+        vec![
+            n,
+            code_line(v.name),
+            line(kind),
+            status(tone, word),
+            time(start),
+            time(end),
+            line(took.unwrap_or_default()),
+            line(v.who()),
+        ]
+    };
+    let head = ["#", "Step", "Kind", "Status", "Started", "Finished", "Duration", "By"];
+    section(2, "Summary", "summary", vec![table(&head, steps.iter().enumerate().map(row).collect())])
 }
 
 fn timeline_section(r: &Record) -> Section {
-    let events = r.events.iter().map(|e| {
-        let mut l =
-            vec![code(time_text(e.time_ms)), text(format!(" +{} ", duration_text(e.time_ms - r.run.started_ms)))];
-        match e.step.as_str() {
-            "-" => l.push(text(format!("run #{}", r.run.id))),
-            step => l.push(code(step)),
-        }
-        l.push(text(": "));
+    let event = |e: &PlanEvent| {
+        let offset = format!(" +{} ", duration_text(e.time_ms - r.run.started_ms));
+        let step = if e.step == "-" { text(format!("run #{}", r.run.id)) } else { code(&e.step) };
+        let mut l = vec![code(time_text(e.time_ms)), text(offset), step, text(": ")];
         l.extend(event_text(e));
         l.extend([text(" — "), code(&e.actor)]);
         l
-    });
-    let blocks = vec![
-        Block::Timeline,
-        Block::Para(line("Every event of the run, oldest first:")),
-        Block::List(events.collect()),
-    ];
-    section(2, "Timeline", "timeline", blocks)
+    };
+    let list = Block::List(r.events.iter().map(event).collect());
+    section(
+        2,
+        "Timeline",
+        "timeline",
+        vec![Block::Timeline, Block::Para(line("Every event of the run, oldest first:")), list],
+    )
 }
 
 /// One event in words (without its time, step and actor).
 fn event_text(e: &PlanEvent) -> Line {
     let d = &e.detail;
-    let s = |key: &str| d.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-    let gates = |ok: bool| -> String {
-        let names: Vec<&str> = d["gates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|g| g["ok"].as_bool() == Some(ok))
-            .filter_map(|g| g["gate"].as_str())
-            .collect();
-        names.join(", ")
+    let gates = |ok: bool| {
+        let names: Vec<&str> = d.list_at("gates").iter().filter(|g| g["ok"] == ok).map(|g| g.str_at("gate")).collect();
+        code(names.join(", "))
     };
+    let note = d["note"].as_str().map(|n| format!(": {n}")).unwrap_or_default();
     match e.kind.as_str() {
-        "run_started" => vec![text("started with plan file "), code(short_hash(&s("digest")))],
+        "run_started" => vec![text("started with plan file "), code(short_hash(d.str_at("digest")))],
         "plan_changed" => {
-            vec![text("plan file changed: "), code(short_hash(&s("from"))), text(" → "), code(short_hash(&s("to")))]
+            vec![
+                text("plan file changed: "),
+                code(short_hash(d.str_at("from"))),
+                text(" → "),
+                code(short_hash(d.str_at("to"))),
+            ]
         }
-        "blocked" => vec![text("blocked by "), code(gates(false))],
-        "gates_passed" => vec![text("gates passed: "), code(gates(true))],
-        "started" => line(format!("started: {}", s("action"))),
-        "succeeded" => line("succeeded"),
-        "failed" => line(format!("failed: {}", s("reason"))),
+        "blocked" => vec![text("blocked by "), gates(false)],
+        "gates_passed" => vec![text("gates passed: "), gates(true)],
+        "started" => line(format!("started: {}", d.str_at("action"))),
+        "failed" => line(format!("failed: {}", d.str_at("reason"))),
         "waiting" => {
-            let so_far = &d["so_far"];
-            let clean = match so_far.get("buckets") {
+            let f = &d["so_far"];
+            let so_far = match f.get("buckets") {
                 Some(b) => format!(
                     "; so far {b} of {} buckets, {} results, {} failed, {} alerts",
-                    so_far["buckets_expected"], so_far["results"], so_far["failed"], so_far["alerts"]
+                    f["buckets_expected"], f["results"], f["failed"], f["alerts"]
                 ),
                 None => String::new(),
             };
-            line(format!("waiting until {}{clean}", d["until_ms"].as_i64().map(time_text).unwrap_or_default()))
+            line(format!("waiting until {}{so_far}", d.time_at("until_ms")))
         }
-        "awaiting_approval" => {
-            let mut l = line(format!("awaiting approval ({} of {})", d["have"], d["need"]));
-            if let Some(note) = d["note"].as_str() {
-                l.push(text(format!(": {note}")));
-            }
-            l
-        }
-        "approved" => {
-            let mut l = line(format!("approved by {}", e.actor));
-            if let Some(note) = d["note"].as_str() {
-                l.push(text(format!(": {note}")));
-            }
-            l
-        }
-        "resolved" => line(format!("resolved as {}: {}", s("outcome"), s("note"))),
+        "awaiting_approval" => line(format!("awaiting approval ({} of {}){note}", d["have"], d["need"])),
+        "approved" => line(format!("approved by {}{note}", e.actor)),
+        "resolved" => line(format!("resolved as {}{note}", d.str_at("outcome"))),
         "undo_started" => match d.get("command").or(d.get("action")).and_then(Value::as_str) {
             Some(what) => vec![text("undo started: "), code(what)],
             None => line("undo started"),
         },
-        "undone" => line("undone"),
-        "undo_failed" => line(format!("undo failed: {}", s("reason"))),
-        "rollback_started" => line("rollback started"),
-        "rollback_done" => line("rollback done"),
+        "undo_failed" => line(format!("undo failed: {}", d.str_at("reason"))),
         "done" => line("done: every step succeeded"),
-        other => {
-            let mut l = vec![code(other)];
-            if d.as_object().is_some_and(|m| !m.is_empty()) {
-                l.push(text(" "));
-                l.extend(kv_line(d));
-            }
-            l
-        }
+        "succeeded" | "undone" | "rollback_started" | "rollback_done" => line(e.kind.replace('_', " ")),
+        other if d.as_object().is_some_and(|m| !m.is_empty()) => vec![code(other), text(" "), text(kv_text(d))],
+        other => code_line(other),
     }
 }
 
@@ -454,52 +463,46 @@ fn step_section(n: usize, v: &StepView) -> Section {
     let mut fields = Vec::new();
     match v.step {
         Some(step) => {
-            fields.push(("Action".to_string(), line(step.action.summary())));
-            if let Action::Run { undo, .. } = &step.action {
-                let undo = match undo {
-                    Undo::Command { command } => vec![code(command)],
-                    Undo::None { why } => line(format!("none: {why}")),
-                };
-                fields.push(("Undo".into(), undo));
+            fields.push(field("Action", line(step.action.summary())));
+            match &step.action {
+                Action::Run { undo: Undo::Command { command }, .. } => fields.push(field("Undo", code_line(command))),
+                Action::Run { undo: Undo::None { why }, .. } => {
+                    fields.push(field("Undo", line(format!("none: {why}"))))
+                }
+                _ => {}
             }
             if !step.gates.is_empty() {
                 let wants: Vec<String> = step.gates.iter().map(|g| g.requirement()).collect();
-                fields.push(("Gates".into(), line(wants.join("; "))));
+                fields.push(field("Gates", line(wants.join("; "))));
             }
-            fields.push(("Defined at".into(), vec![code(&step.at)]));
+            fields.push(field("Defined at", code_line(&step.at)));
         }
-        None => fields.push(("Action".into(), line("not in the plan file any more"))),
+        None => fields.push(field("Action", line("not in the plan file any more"))),
     }
-    fields.push(("Status".into(), status(tone, word)));
-    if let Some(t) = v.started_ms() {
-        fields.push(("Started".into(), line(time_text(t))));
-    }
+    fields.push(field("Status", status(tone, word)));
+    fields.extend(v.started_ms().map(|t| field("Started", line(time_text(t)))));
     if let Some(t) = v.finished_ms() {
         let took = v.started_ms().map(|s| format!(" (took {})", duration_text(t - s))).unwrap_or_default();
-        fields.push(("Finished".into(), line(format!("{}{took}", time_text(t)))));
+        fields.push(field("Finished", line(format!("{}{took}", time_text(t)))));
     }
-    let who = v.who();
-    if !who.is_empty() {
-        fields.push(("By".into(), line(who)));
-    }
+    fields.extend(Some(v.who()).filter(|w| !w.is_empty()).map(|w| field("By", line(w))));
     let mut blocks = vec![Block::Fields(fields)];
 
+    let gate_row = |e: &&PlanEvent, g: &Value| {
+        let result = if g["ok"] == true { verdict("passed") } else { verdict("blocked") };
+        vec![
+            line(time_text(e.time_ms)),
+            code_line(g.str_at("gate")),
+            line(g.str_at("requirement")),
+            result,
+            gate_evidence(g),
+        ]
+    };
     let gate_rows: Vec<Vec<Line>> = v
         .events
         .iter()
         .filter(|e| is_gate(e))
-        .flat_map(|e| {
-            e.detail["gates"].as_array().into_iter().flatten().map(|g| {
-                let ok = g["ok"].as_bool() == Some(true);
-                vec![
-                    line(time_text(e.time_ms)),
-                    vec![code(g["gate"].as_str().unwrap_or("?"))],
-                    line(g["requirement"].as_str().unwrap_or_default()),
-                    if ok { status(Tone::Good, "passed") } else { status(Tone::Bad, "blocked") },
-                    gate_evidence(g),
-                ]
-            })
-        })
+        .flat_map(|e| e.detail.list_at("gates").iter().map(move |g| gate_row(e, g)))
         .collect();
     if !gate_rows.is_empty() {
         blocks.push(Block::Para(line("Gate evaluations:")));
@@ -528,10 +531,8 @@ fn step_section(n: usize, v: &StepView) -> Section {
             blocks.push(Block::List(std::mem::take(&mut notes)));
         }
         let mut l = status(tone, what);
-        l.push(text(format!(" at {}", time_text(e.time_ms))));
-        if let Some(reason) = e.detail["reason"].as_str() {
-            l.push(text(format!(": {reason}")));
-        }
+        let reason = e.detail["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default();
+        l.push(text(format!(" at {}{reason}", time_text(e.time_ms))));
         blocks.push(Block::Para(l));
         blocks.extend(evidence_blocks(&e.detail["evidence"]));
     }
@@ -543,20 +544,17 @@ fn step_section(n: usize, v: &StepView) -> Section {
 }
 
 fn approvals_section(r: &Record) -> Section {
-    let rows: Vec<Vec<Line>> = r
-        .events
-        .iter()
-        .filter(|e| e.kind == "approved")
-        .map(|e| {
-            vec![
-                vec![code(&e.step)],
-                line(&e.actor),
-                line(time_text(e.time_ms)),
-                line(e.detail["note"].as_str().unwrap_or_default()),
-                vec![code(e.detail["by"].as_str().unwrap_or_default())],
-            ]
-        })
-        .collect();
+    let row = |e: &PlanEvent| {
+        let d = &e.detail;
+        vec![
+            code_line(&e.step),
+            line(&e.actor),
+            line(time_text(e.time_ms)),
+            line(d.str_at("note")),
+            code_line(d.str_at("by")),
+        ]
+    };
+    let rows: Vec<Vec<Line>> = r.events.iter().filter(|e| e.kind == "approved").map(row).collect();
     let block = if rows.is_empty() {
         Block::Para(line("No approvals were recorded in this run."))
     } else {
@@ -570,8 +568,10 @@ fn approvals_section(r: &Record) -> Section {
 fn undo_section(r: &Record, steps: &[StepView]) -> Option<Section> {
     let mut rows: Vec<(i64, Vec<Line>)> = Vec::new();
     for v in steps {
-        let (start, ok, failed, what) =
-            if v.rollback { ("started", "succeeded", "failed", "rollback step") } else { ("undo_started", "undone", "undo_failed", "undo") };
+        let (start, ok, failed, what) = match v.rollback {
+            true => ("started", "succeeded", "failed", "rollback step"),
+            false => ("undo_started", "undone", "undo_failed", "undo"),
+        };
         let mut open: Option<&PlanEvent> = None;
         for e in &v.events {
             if e.kind == start {
@@ -583,18 +583,11 @@ fn undo_section(r: &Record, steps: &[StepView]) -> Option<Section> {
         rows.extend(open.map(|o| undo_row(v.name, what, o, None)));
     }
     rows.sort_by_key(|(t, _)| *t);
-    let rows: Vec<Vec<Line>> = rows.into_iter().map(|(_, row)| row).collect();
-    let marks: Vec<Line> = r
-        .events
-        .iter()
-        .filter(|e| e.step == "-" && e.kind.starts_with("rollback_"))
-        .map(|e| {
-            let mut l = vec![code(time_text(e.time_ms)), text(" ")];
-            l.extend(event_text(e));
-            l.extend([text(" — "), code(&e.actor)]);
-            l
-        })
-        .collect();
+    let mark = |e: &PlanEvent| {
+        [vec![code(time_text(e.time_ms)), text(" ")], event_text(e), vec![text(" — "), code(&e.actor)]].concat()
+    };
+    let marks: Vec<Line> =
+        r.events.iter().filter(|e| e.step == "-" && e.kind.starts_with("rollback_")).map(mark).collect();
     if rows.is_empty() && marks.is_empty() && r.plan.rollback.is_empty() {
         return None;
     }
@@ -604,10 +597,9 @@ fn undo_section(r: &Record, steps: &[StepView]) -> Option<Section> {
     }
     if rows.is_empty() {
         blocks.push(Block::Para(line("Nothing was undone or rolled back in this run.")));
-    } else {
-        let head = vec!["Step", "What", "Command / action", "Started", "Finished", "Result", "Reason"];
-        blocks.push(table(&head, rows));
     }
+    let head = ["Step", "What", "Command / action", "Started", "Finished", "Result", "Reason"];
+    blocks.push(table(&head, rows.into_iter().map(|(_, row)| row).collect()));
     if !r.plan.rollback.is_empty() {
         let names: Vec<String> =
             r.plan.rollback.iter().map(|s| format!("{} ({})", s.name, s.action.summary())).collect();
@@ -619,49 +611,38 @@ fn undo_section(r: &Record, steps: &[StepView]) -> Option<Section> {
 fn undo_row(step: &str, what: &str, start: &PlanEvent, end: Option<&PlanEvent>) -> (i64, Vec<Line>) {
     let action = start.detail.get("command").or(start.detail.get("action")).and_then(Value::as_str);
     let result = match end {
-        Some(e) if matches!(e.kind.as_str(), "undone" | "succeeded") => status(Tone::Good, "done"),
-        Some(_) => status(Tone::Bad, "failed"),
+        Some(e) => verdict(if matches!(e.kind.as_str(), "undone" | "succeeded") { "done" } else { "failed" }),
         None => status(Tone::Open, "not finished"),
     };
-    let row = vec![
-        vec![code(step)],
-        line(what),
-        vec![code(action.unwrap_or_default())],
-        line(time_text(start.time_ms)),
-        line(end.map(|e| time_text(e.time_ms)).unwrap_or_default()),
-        result,
-        line(end.and_then(|e| e.detail["reason"].as_str()).unwrap_or_default()),
-    ];
-    (start.time_ms, row)
+    let finished = line(end.map(|e| time_text(e.time_ms)).unwrap_or_default());
+    let reason = line(end.map(|e| e.detail.str_at("reason")).unwrap_or_default());
+    let row = vec![code_line(step), line(what), code_line(action.unwrap_or_default()), line(time_text(start.time_ms))];
+    (start.time_ms, [row, vec![finished, result, reason]].concat())
 }
 
 fn audit_section(r: &Record) -> Section {
-    let rows: Vec<Vec<Line>> = r
-        .audit
-        .iter()
-        .map(|a| {
-            let outcome = match &a.outcome {
-                Outcome::Ok => status(Tone::Good, "ok"),
-                Outcome::Failed(why) => status(Tone::Bad, format!("failed: {why}")),
-                Outcome::DryRun => status(Tone::Plain, "dry run"),
-                Outcome::Interrupted => status(Tone::Bad, "interrupted"),
-                Outcome::Aborted => status(Tone::Bad, "aborted"),
-            };
-            vec![
-                line(a.seq.to_string()),
-                line(time_text(a.time_ms)),
-                vec![code(&a.command)],
-                vec![code(&a.actor)],
-                outcome,
-                vec![code(short_hash(&a.hash))],
-            ]
-        })
-        .collect();
-    let mut blocks = Vec::new();
-    if rows.is_empty() {
+    let row = |a: &AuditEvent| {
+        let outcome = match &a.outcome {
+            Outcome::Ok => verdict("ok"),
+            Outcome::Failed(why) => status(Tone::Bad, format!("failed: {why}")),
+            Outcome::DryRun => status(Tone::Plain, "dry run"),
+            Outcome::Interrupted => verdict("interrupted"),
+            Outcome::Aborted => verdict("aborted"),
+        };
+        let seq = line(a.seq.to_string());
+        vec![
+            seq,
+            line(time_text(a.time_ms)),
+            code_line(&a.command),
+            code_line(&a.actor),
+            outcome,
+            code_line(short_hash(&a.hash)),
+        ]
+    };
+    let mut blocks =
+        vec![table(&["Seq", "Time", "Command", "Actor", "Outcome", "Hash"], r.audit.iter().map(row).collect())];
+    if r.audit.is_empty() {
         blocks.push(Block::Para(line("No audit events belong to this run.")));
-    } else {
-        blocks.push(table(&["Seq", "Time", "Command", "Actor", "Outcome", "Hash"], rows));
     }
     blocks.push(Block::Para(match r.audit_head {
         Some(head) => vec![text("Audit chain head (the chain verified intact): "), code(head)],
@@ -673,111 +654,91 @@ fn audit_section(r: &Record) -> Section {
 // ---------------------------------------------------------------------------------------------------
 // Evidence.
 
-/// A gate's evidence in one line: what record it rests on, and why it blocked.
+/// A gate's evidence in one line: the record it rests on, and why it blocked.
 fn gate_evidence(g: &Value) -> Line {
     let ev = &g["evidence"];
-    let t = |key: &str| ev[key].as_i64().map(time_text).unwrap_or_default();
-    let s = |key: &str| ev[key].as_str().unwrap_or_default();
     let mut l = if let Some(id) = ev.get("drill") {
-        let verdict = if ev["ok"].as_bool() == Some(false) { "failed" } else { "passed" };
-        let mut l = line(format!("drill #{id} of {} {verdict} at {}", s("source"), t("time_ms")));
-        if let Some(rto) = ev["rto_ms"].as_i64() {
-            l.push(text(format!(", RTO {}", duration_text(rto))));
-        }
-        if let Some(snap) = ev["snapshot"].as_str() {
-            l.extend([text(", snapshot "), code(snap)]);
-        }
+        let rto = ev["rto_ms"].as_i64().map(|ms| format!(", RTO {}", duration_text(ms))).unwrap_or_default();
+        let result = if ev["ok"] == false { "failed" } else { "passed" };
+        let mut l = line(format!("drill #{id} of {} {result} at {}{rto}", ev.str_at("source"), ev.time_at("time_ms")));
+        l.extend(ev["snapshot"].as_str().map(|s| [text(", snapshot "), code(s)]).into_iter().flatten());
         l
     } else if let Some(id) = ev.get("parity") {
+        let rest = format!(" at {}: {}", ev.time_at("time_ms"), ev.str_at("summary"));
         vec![
             text(format!("parity #{id} ")),
-            code(s("source")),
+            code(ev.str_at("source")),
             text(" = "),
-            code(s("target")),
-            text(format!(" at {}: {}", t("time_ms"), s("summary"))),
+            code(ev.str_at("target")),
+            text(rest),
         ]
     } else if let Some(id) = ev.get("smoke") {
-        line(format!("smoke run #{id} of {} at {}: {}", s("suite"), t("time_ms"), s("summary")))
+        line(format!(
+            "smoke run #{id} of {} at {}: {}",
+            ev.str_at("suite"),
+            ev.time_at("time_ms"),
+            ev.str_at("summary")
+        ))
     } else if let Some(people) = ev["approvers"].as_array() {
         let who: Vec<String> = people
             .iter()
             .map(|p| {
                 let note = p["note"].as_str().map(|n| format!(" (“{n}”)")).unwrap_or_default();
-                let at = p["time_ms"].as_i64().map(|t| format!(" at {}", time_text(t))).unwrap_or_default();
-                format!("{}{at}{note}", p["person"].as_str().unwrap_or("?"))
+                format!("{} at {}{note}", p.str_at("person"), p.time_at("time_ms"))
             })
             .collect();
         line(if who.is_empty() { "no approvals yet".into() } else { who.join(", ") })
     } else if let Some(steps) = ev["steps"].as_array() {
-        let done: Vec<String> = steps
-            .iter()
-            .map(|d| {
-                let at = d["time_ms"].as_i64().map(time_text).unwrap_or_default();
-                format!("{} succeeded at {at}", d["step"].as_str().unwrap_or("?"))
-            })
-            .collect();
+        let done: Vec<String> =
+            steps.iter().map(|d| format!("{} succeeded at {}", d.str_at("step"), d.time_at("time_ms"))).collect();
         line(done.join(", "))
     } else if ev.get("buckets").is_some() {
         let suite = ev["suite"].as_str().unwrap_or("every suite");
-        line(format!(
-            "{suite} since {}: {} buckets, {} results, {} failed, {} alerts",
-            t("since_ms"),
-            ev["buckets"],
-            ev["results"],
-            ev["failed"],
-            ev["alerts"]
-        ))
+        let counts = format!(
+            "{} buckets, {} results, {} failed, {} alerts",
+            ev["buckets"], ev["results"], ev["failed"], ev["alerts"]
+        );
+        line(format!("{suite} since {}: {counts}", ev.time_at("since_ms")))
     } else if ev.is_object() {
-        kv_line(ev)
+        line(kv_text(ev))
     } else {
         Line::new()
     };
     if let Some(reason) = g["reason"].as_str() {
         l.push(text(if l.is_empty() { reason.to_string() } else { format!(" — {reason}") }));
     }
-    if let Some(fix) = g["fix"].as_str() {
-        l.extend([text("; fix: "), code(fix)]);
-    }
+    l.extend(g["fix"].as_str().map(|fix| [text("; fix: "), code(fix)]).into_iter().flatten());
     l
 }
 
 /// The evidence of a step's outcome: the operation's report, rendered where its shape is known.
 fn evidence_blocks(ev: &Value) -> Vec<Block> {
-    if ev.is_null() {
-        return Vec::new();
-    }
     let report = &ev["report"];
     if report.is_null() {
-        return ev
-            .get("summary")
-            .map(|s| vec![Block::Fields(fields(s))])
-            .unwrap_or_else(|| vec![Block::Fields(fields(ev))]);
+        return ev.get("summary").or(Some(ev).filter(|e| e.is_object())).map(generic_blocks).unwrap_or_default();
     }
-    match ev["operation"].as_str().unwrap_or_default() {
+    match ev.str_at("operation") {
         "drill" => drill_blocks(report),
         "migrate" => {
             let c = &report["copied"];
-            let mut f = Vec::new();
-            if let Some(bytes) = c["bytes"].as_u64() {
-                let took = c["duration_ms"].as_i64().map(|d| format!(" in {}", duration_text(d))).unwrap_or_default();
-                f.push(("Copied".into(), line(format!("{}{took}", bytes_text(bytes)))));
+            let took = c["duration_ms"].as_i64().map(|d| format!(" in {}", duration_text(d))).unwrap_or_default();
+            let mut f: Vec<_> = c["bytes"]
+                .as_u64()
+                .map(|b| field("Copied", line(format!("{}{took}", bytes_text(b)))))
+                .into_iter()
+                .collect();
+            if report["rehearsal"] == true {
+                f.push(field("Rehearsal", line("yes: into a scratch server, removed afterwards")));
             }
-            if report["rehearsal"].as_bool() == Some(true) {
-                f.push(("Rehearsal".into(), line("yes: into a scratch server, removed afterwards")));
-            }
-            let mut blocks = vec![Block::Fields(f)];
-            blocks.extend(parity_blocks(&report["parity"]));
-            blocks
+            [vec![Block::Fields(f)], parity_blocks(&report["parity"])].concat()
         }
-        // `report` is the parity step's result: its id and verdict around the parity report.
+        // The parity step's result: its id and verdict around the parity report.
         "parity" if report["tables"].is_null() && report["report"].is_object() => {
-            let mut f = vec![("Parity report".to_string(), line(format!("#{}", report["id"])))];
-            if let Some(s) = report["summary"].as_str() {
-                f.push(("Summary".into(), line(s)));
-            }
-            let mut blocks = vec![Block::Fields(f)];
-            blocks.extend(parity_blocks(&report["report"]));
-            blocks
+            let f = vec![
+                field("Parity report", line(format!("#{}", report["id"]))),
+                field("Summary", line(report.str_at("summary"))),
+            ];
+            [vec![Block::Fields(f)], parity_blocks(&report["report"])].concat()
         }
         "parity" => parity_blocks(report),
         "smoke" => smoke_blocks(report),
@@ -785,88 +746,52 @@ fn evidence_blocks(ev: &Value) -> Vec<Block> {
         "plan command" | "plan undo" | "run" => command_blocks(report),
         "plan watch" | "watch" => watch_blocks(report),
         "approve" => {
-            let rows: Vec<Vec<Line>> = report["approvers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    vec![
-                        line(p["person"].as_str().unwrap_or("?")),
-                        line(p["time_ms"].as_i64().map(time_text).unwrap_or_default()),
-                        line(p["note"].as_str().unwrap_or_default()),
-                    ]
-                })
-                .collect();
-            vec![table(&["Approved by", "When", "Note"], rows)]
+            let row = |p: &Value| vec![line(p.str_at("person")), line(p.time_at("time_ms")), line(p.str_at("note"))];
+            vec![table(&["Approved by", "When", "Note"], report.list_at("approvers").iter().map(row).collect())]
         }
         _ => generic_blocks(report),
     }
 }
 
 fn drill_blocks(report: &Value) -> Vec<Block> {
-    let drills = report["drills"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let rows = drills
-        .iter()
-        .map(|d| {
-            let ok = d["ok"].as_bool() == Some(true);
-            let snap = &d["snapshot"];
-            let snapshot = match snap["short_id"].as_str().or(snap["id"].as_str()) {
-                Some(id) => vec![code(id), text(format!(" {}", snap["time"].as_str().unwrap_or_default()))],
-                None => Line::new(),
-            };
-            let detail = match (d["error"].as_str(), d["files_checked"].as_u64()) {
-                (Some(e), _) => e.to_string(),
-                (None, Some(n)) => {
-                    let differing = d["files_differing"].as_array().map_or(0, Vec::len);
-                    format!("{n} files checked, {differing} differ")
-                }
-                (None, None) => format!("{} tables", d["tables"].as_array().map_or(0, Vec::len)),
-            };
-            vec![
-                vec![code(d["source"].as_str().unwrap_or("?"))],
-                line(d["kind"].as_str().unwrap_or_default()),
-                if ok { status(Tone::Good, "passed") } else { status(Tone::Bad, "failed") },
-                line(d["restore_ms"].as_i64().map(duration_text).unwrap_or_default()),
-                snapshot,
-                line(d["snapshot_age_s"].as_i64().map(|s| duration_text(s * 1000)).unwrap_or_default()),
-                line(detail),
-            ]
-        })
-        .collect();
-    let head = vec!["Source", "Kind", "Result", "Restore time (RTO)", "Snapshot", "Snapshot age", "Detail"];
-    let mut blocks = vec![table(&head, rows)];
-    for d in drills {
-        let tables = d["tables"].as_array().map(Vec::as_slice).unwrap_or_default();
-        if tables.is_empty() {
-            continue;
-        }
-        let count = |v: &Value| v.as_u64().map(|n| n.to_string()).unwrap_or_default();
-        let rows = tables
-            .iter()
-            .map(|t| {
-                let verdict = t["verdict"].as_str().unwrap_or("?");
-                let tone = match verdict {
-                    "equal" => Tone::Good,
-                    "bad_backup" => Tone::Bad,
-                    "unverified" => Tone::Open,
-                    _ => Tone::Plain,
-                };
-                vec![
-                    vec![code(t["table"].as_str().unwrap_or("?"))],
-                    status(tone, verdict.replace('_', " ")),
-                    line(count(&t["restored_rows"])),
-                    line(count(&t["snapshot_rows"])),
-                    line(count(&t["live_rows"])),
-                    line(t["note"].as_str().unwrap_or_default()),
-                ]
-            })
-            .collect();
-        blocks.push(Block::Para(vec![
-            text("Tables restored from "),
-            code(d["source"].as_str().unwrap_or("?")),
-            text(":"),
-        ]));
-        blocks.push(table(&["Table", "Verdict", "Restored rows", "Snapshot rows", "Live rows", "Note"], rows));
+    let drills = report.list_at("drills");
+    let row = |d: &Value| {
+        let snap = &d["snapshot"];
+        let snapshot = match snap["short_id"].as_str().or(snap["id"].as_str()) {
+            Some(id) => vec![code(id), text(format!(" {}", snap.str_at("time")))],
+            None => Line::new(),
+        };
+        let detail = match (d["error"].as_str(), d["files_checked"].as_u64()) {
+            (Some(e), _) => e.to_string(),
+            (None, Some(n)) => {
+                format!("{} checked, {} differ", plural(n as usize, "file"), d.list_at("files_differing").len())
+            }
+            (None, None) => plural(d.list_at("tables").len(), "table"),
+        };
+        let age = d["snapshot_age_s"].as_i64().map(|s| duration_text(s * 1000)).unwrap_or_default();
+        let source = code_line(d.str_at("source"));
+        vec![
+            source,
+            line(d.str_at("kind")),
+            passed(d["ok"] == true),
+            line(d.took_at("restore_ms")),
+            snapshot,
+            line(age),
+            line(detail),
+        ]
+    };
+    let head = ["Source", "Kind", "Result", "Restore time (RTO)", "Snapshot", "Snapshot age", "Detail"];
+    let mut blocks = vec![table(&head, drills.iter().map(row).collect())];
+    for d in drills.iter().filter(|d| !d.list_at("tables").is_empty()) {
+        let count = |t: &Value, k: &str| line(t[k].as_u64().map(|n| n.to_string()).unwrap_or_default());
+        let row = |t: &Value| {
+            let counts = vec![count(t, "restored_rows"), count(t, "snapshot_rows"), count(t, "live_rows")];
+            [vec![code_line(t.str_at("table")), verdict(t.str_at("verdict"))], counts, vec![line(t.str_at("note"))]]
+                .concat()
+        };
+        blocks.push(Block::Para(vec![text("Tables restored from "), code(d.str_at("source")), text(":")]));
+        let head = ["Table", "Verdict", "Restored rows", "Snapshot rows", "Live rows", "Note"];
+        blocks.push(table(&head, d.list_at("tables").iter().map(row).collect()));
         if d["parity"].is_object() {
             blocks.extend(parity_blocks(&d["parity"]));
         }
@@ -877,212 +802,141 @@ fn drill_blocks(report: &Value) -> Vec<Block> {
 fn parity_blocks(p: &Value) -> Vec<Block> {
     let Some(tables) = p["tables"].as_array() else { return generic_blocks(p) };
     let side = |name: &str| {
-        let mut l = vec![code(p[name].as_str().unwrap_or("?"))];
-        if let Some(v) = p[&format!("{name}_version")].as_str().filter(|v| !v.is_empty()) {
-            l.push(text(format!(" ({v})")));
-        }
-        l
+        let version = p[&format!("{name}_version")].as_str().filter(|v| !v.is_empty()).map(|v| format!(" ({v})"));
+        vec![code(p.str_at(name)), text(version.unwrap_or_default())]
     };
-    let equal = p["equal"].as_bool() == Some(true);
     let differing = tables.iter().filter(|t| t["status"] != "equal").count();
-    let verdict = if equal {
-        status(Tone::Good, format!("equal: {} tables", tables.len()))
-    } else {
-        status(Tone::Bad, format!("differs: {differing} of {} tables", tables.len()))
+    let result = match p["equal"] == true {
+        true => status(Tone::Good, format!("equal: {}", plural(tables.len(), "table"))),
+        false => status(Tone::Bad, format!("differs: {differing} of {}", plural(tables.len(), "table"))),
     };
-    let fields = vec![
-        ("Parity source".to_string(), side("source")),
-        ("Parity target".into(), side("target")),
-        ("Parity".into(), verdict),
-    ];
-    let keys = |t: &Value, k: &str| t[k]["total"].as_u64().unwrap_or(0).to_string();
-    let rows = tables
-        .iter()
-        .map(|t| {
-            let st = t["status"].as_str().unwrap_or("?");
-            let tone = if st == "equal" { Tone::Good } else { Tone::Bad };
-            let mut note: Vec<String> = t["schema_differences"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect();
-            note.extend(t["note"].as_str().map(str::to_string));
-            vec![
-                vec![code(t["table"].as_str().unwrap_or("?"))],
-                status(tone, st.replace('_', " ")),
-                line(t["source_rows"].to_string()),
-                line(t["target_rows"].to_string()),
-                line(keys(t, "missing")),
-                line(keys(t, "extra")),
-                line(keys(t, "changed")),
-                line(note.join("; ")),
-            ]
-        })
-        .collect();
-    let head = vec!["Table", "Status", "Source rows", "Target rows", "Missing", "Extra", "Changed", "Note"];
-    let mut blocks = vec![Block::Fields(fields), table(&head, rows)];
-    for (key, words) in
-        [("tables_only_in_source", "Tables only in the source"), ("tables_only_in_target", "Tables only in the target")]
-    {
-        let names: Vec<&str> = p[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let fields =
+        vec![field("Parity source", side("source")), field("Parity target", side("target")), field("Parity", result)];
+    let row = |t: &Value| {
+        let keys = |k: &str| line(t[k]["total"].as_u64().unwrap_or(0).to_string());
+        let mut note: Vec<&str> = t.list_at("schema_differences").iter().filter_map(Value::as_str).collect();
+        note.extend(t["note"].as_str());
+        let rows = vec![line(t["source_rows"].to_string()), line(t["target_rows"].to_string())];
+        let keys = vec![keys("missing"), keys("extra"), keys("changed"), line(note.join("; "))];
+        [vec![code_line(t.str_at("table")), verdict(t.str_at("status"))], rows, keys].concat()
+    };
+    let head = ["Table", "Status", "Source rows", "Target rows", "Missing", "Extra", "Changed", "Note"];
+    let mut blocks = vec![Block::Fields(fields), table(&head, tables.iter().map(row).collect())];
+    for (key, words) in [("tables_only_in_source", "source"), ("tables_only_in_target", "target")] {
+        let names: Vec<&str> = p.list_at(key).iter().filter_map(Value::as_str).collect();
         if !names.is_empty() {
-            blocks.push(Block::Para(line(format!("{words}: {}.", names.join(", ")))));
+            blocks.push(Block::Para(line(format!("Tables only in the {words}: {}.", names.join(", ")))));
         }
     }
     blocks
 }
 
 fn smoke_blocks(r: &Value) -> Vec<Block> {
-    let ok = r["ok"].as_bool() == Some(true);
+    let counts = format!("{} passed, {} failed, {} not applicable", r["passed"], r["failed"], r["not_applicable"]);
     let fields = vec![
-        ("Suite".to_string(), vec![code(r["suite"].as_str().unwrap_or("?"))]),
-        ("Result".into(), if ok { status(Tone::Good, "passed") } else { status(Tone::Bad, "failed") }),
-        (
-            "Checks".into(),
-            line(format!("{} passed, {} failed, {} not applicable", r["passed"], r["failed"], r["not_applicable"])),
-        ),
-        ("Took".into(), line(r["duration_ms"].as_f64().map(|d| duration_text(d as i64)).unwrap_or_default())),
+        field("Suite", code_line(r.str_at("suite"))),
+        field("Result", passed(r["ok"] == true)),
+        field("Checks", line(counts)),
+        field("Took", line(r.took_at("duration_ms"))),
     ];
-    let rows = r["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let st = c["status"].as_str().unwrap_or("?");
-            let tone = match st {
-                "pass" => Tone::Good,
-                "fail" => Tone::Bad,
-                _ => Tone::Plain,
-            };
-            let failed: Vec<String> = c["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|k| k["ok"].as_bool() == Some(false))
-                .map(|k| {
-                    format!(
-                        "{} (observed {})",
-                        k["condition"].as_str().unwrap_or("?"),
-                        k["observed"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect();
-            let detail = c["error"].as_str().map(str::to_string).unwrap_or_else(|| failed.join("; "));
-            vec![
-                vec![code(c["name"].as_str().or(c["check"].as_str()).unwrap_or("?"))],
-                line(c["kind"].as_str().unwrap_or_default()),
-                vec![code(c["target"].as_str().unwrap_or_default())],
-                status(tone, st.replace('_', " ")),
-                line(c["duration_ms"].as_f64().map(|d| duration_text(d as i64)).unwrap_or_default()),
-                line(detail),
-            ]
-        })
-        .collect();
-    vec![Block::Fields(fields), table(&["Check", "Kind", "Target", "Result", "Took", "Detail"], rows)]
+    let row = |c: &Value| {
+        let failed: Vec<String> = c
+            .list_at("conditions")
+            .iter()
+            .filter(|k| k["ok"] == false)
+            .map(|k| format!("{} (observed {})", k.str_at("condition"), k.str_at("observed")))
+            .collect();
+        let detail = c["error"].as_str().map_or_else(|| failed.join("; "), str::to_string);
+        let name = code_line(c["name"].as_str().unwrap_or(c.str_at("check")));
+        vec![
+            name,
+            line(c.str_at("kind")),
+            code_line(c.str_at("target")),
+            verdict(c.str_at("status")),
+            line(c.took_at("duration_ms")),
+            line(detail),
+        ]
+    };
+    let head = ["Check", "Kind", "Target", "Result", "Took", "Detail"];
+    vec![Block::Fields(fields), table(&head, r.list_at("checks").iter().map(row).collect())]
 }
 
 fn deploy_blocks(r: &Value) -> Vec<Block> {
     let side = |s: &Value| match s["image"].as_str() {
-        Some(image) => vec![code(image), text(" in "), code(s["container"].as_str().unwrap_or("?"))],
+        Some(image) => vec![code(image), text(" in "), code(s.str_at("container"))],
         None => line("none"),
     };
-    let mut f = vec![("Service".to_string(), vec![code(r["service"].as_str().unwrap_or("?"))])];
-    if let Some(outcome) = r["outcome"].as_str() {
-        let tone = if outcome == "deployed" { Tone::Good } else { Tone::Bad };
-        f.push(("Outcome".into(), status(tone, outcome.replace('_', " "))));
-    }
-    f.push(("From".into(), side(&r["from"])));
-    f.push(("To".into(), side(&r["to"])));
-    if let Some(digest) = r["digest"].as_str() {
-        f.push(("Image digest".into(), vec![code(digest)]));
-    }
-    for (key, label) in [("healthy_after_ms", "Healthy after"), ("took_ms", "Took")] {
-        if let Some(ms) = r[key].as_i64() {
-            f.push((label.into(), line(duration_text(ms))));
-        }
+    let mut f = vec![field("Service", code_line(r.str_at("service")))];
+    f.extend(r["outcome"].as_str().map(|o| field("Outcome", verdict(o))));
+    f.extend([field("From", side(&r["from"])), field("To", side(&r["to"]))]);
+    f.extend(r["digest"].as_str().map(|d| field("Image digest", code_line(d))));
+    for (key, name) in [("healthy_after_ms", "Healthy after"), ("took_ms", "Took")] {
+        f.extend(r.get(key).map(|_| field(name, line(r.took_at(key)))));
     }
     if r.get("watched_requests").is_some() {
-        f.push(("Watched".into(), line(format!("{} requests, {} errors", r["watched_requests"], r["watched_errors"]))));
+        f.push(field("Watched", line(format!("{} requests, {} errors", r["watched_requests"], r["watched_errors"]))));
     }
-    if let Some(reason) = r["reason"].as_str() {
-        f.push(("Rolled back because".into(), line(reason)));
-    }
-    if r["drain_timed_out"].as_bool() == Some(true) {
-        f.push(("Drain".into(), status(Tone::Bad, "timed out: requests in flight on the old version were cut")));
+    f.extend(r["reason"].as_str().map(|why| field("Rolled back because", line(why))));
+    if r["drain_timed_out"] == true {
+        f.push(field("Drain", status(Tone::Bad, "timed out: requests in flight on the old version were cut")));
     }
     vec![Block::Fields(f)]
 }
 
 fn command_blocks(r: &Value) -> Vec<Block> {
-    let exit = match (r["exit_code"].as_i64(), r["timed_out"].as_bool() == Some(true)) {
-        (Some(0), _) => status(Tone::Good, "0"),
-        (Some(code), _) => status(Tone::Bad, code.to_string()),
+    let exit = match (r["exit_code"].as_i64(), r["timed_out"] == true) {
+        (Some(code), _) => status(if code == 0 { Tone::Good } else { Tone::Bad }, code.to_string()),
         (None, true) => status(Tone::Bad, "killed: it did not finish in time"),
         (None, false) => status(Tone::Bad, "killed by a signal"),
     };
-    let mut f =
-        vec![("Command".to_string(), vec![code(r["command"].as_str().unwrap_or("?"))]), ("Exit code".into(), exit)];
-    if let Some(ms) = r["duration_ms"].as_i64() {
-        f.push(("Took".into(), line(duration_text(ms))));
-    }
+    let f = vec![
+        field("Command", code_line(r.str_at("command"))),
+        field("Exit code", exit),
+        field("Took", line(r.took_at("duration_ms"))),
+    ];
     let mut blocks = vec![Block::Fields(f)];
     if let Some(out) = r["output"].as_str().filter(|o| !o.trim().is_empty()) {
-        blocks.push(Block::Para(line("Output (its end):")));
-        blocks.push(Block::Pre(out.trim_end().to_string()));
+        blocks.extend([Block::Para(line("Output (its end):")), Block::Pre(out.trim_end().to_string())]);
     }
     blocks
 }
 
 fn watch_blocks(r: &Value) -> Vec<Block> {
-    let suite = vec![code(r["suite"].as_str().unwrap_or("every suite"))];
-    // `tug watch` history: counts read from the daemon's buckets.
+    let suite = field("Suite", code_line(r["suite"].as_str().unwrap_or("every suite")));
+    // `tug watch` history: counts read from the daemon's five-minute buckets.
     if r.get("buckets").is_some() {
-        let t = |k: &str| r[k].as_i64().map(time_text).unwrap_or_default();
         let expected = r["buckets_expected"].as_u64().map(|n| format!(" of {n}")).unwrap_or_default();
         let mut f = vec![
-            ("Suite".to_string(), suite),
-            ("Window".into(), line(format!("{} to {}", t("since_ms"), t("until_ms")))),
-            (
-                "Coverage".into(),
+            suite,
+            field("Window", line(format!("{} to {}", r.time_at("since_ms"), r.time_at("until_ms")))),
+            field(
+                "Coverage",
                 line(format!("{}{expected} five-minute buckets, {} results", r["buckets"], r["results"])),
             ),
-            ("Failures".into(), line(format!("{} failed results, {} alerts", r["failed"], r["alerts"]))),
+            field("Failures", line(format!("{} failed results, {} alerts", r["failed"], r["alerts"]))),
         ];
-        if let Some(p) = r["problem"].as_str() {
-            f.push(("Problem".into(), status(Tone::Bad, p)));
-        }
+        f.extend(r["problem"].as_str().map(|p| field("Problem", status(Tone::Bad, p))));
         return vec![Block::Fields(f)];
     }
-    let failures = r["failures"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let failures = r.list_at("failures");
     let f = vec![
-        ("Suite".to_string(), suite),
-        ("Window".into(), line(r["window_ms"].as_i64().map(duration_text).unwrap_or_default())),
-        ("Rounds".into(), line(r["rounds"].to_string())),
-        ("Failures".into(), line(failures.len().to_string())),
+        suite,
+        field("Window", line(r.took_at("window_ms"))),
+        field("Rounds", line(r["rounds"].to_string())),
+        field("Failures", line(failures.len().to_string())),
     ];
-    let mut blocks = vec![Block::Fields(f)];
-    if !failures.is_empty() {
-        let rows = failures
-            .iter()
-            .map(|x| {
-                vec![
-                    line(x["time_ms"].as_i64().map(time_text).unwrap_or_default()),
-                    vec![code(x["check"].as_str().unwrap_or("?"))],
-                    line(x["message"].as_str().unwrap_or_default()),
-                ]
-            })
-            .collect();
-        blocks.push(table(&["When", "Check", "Message"], rows));
-    }
-    blocks
+    let row = |x: &Value| vec![line(x.time_at("time_ms")), code_line(x.str_at("check")), line(x.str_at("message"))];
+    vec![Block::Fields(f), table(&["When", "Check", "Message"], failures.iter().map(row).collect())]
 }
 
-/// A report of a shape this file does not know: its scalar fields, and arrays of records as tables.
+/// A report of a shape this file does not know: its scalar fields, and lists of records as tables.
 fn generic_blocks(v: &Value) -> Vec<Block> {
-    let mut blocks = vec![Block::Fields(fields(v))];
-    for (key, items) in v.as_object().into_iter().flatten() {
-        let Some(items) = items.as_array().filter(|a| a.first().is_some_and(Value::is_object)) else { continue };
+    let Some(map) = v.as_object() else { return vec![Block::Para(line(v.to_string()))] };
+    let records = |x: &Value| x.as_array().is_some_and(|a| a.first().is_some_and(Value::is_object));
+    let fields = map.iter().filter(|(_, x)| !records(x)).map(|(k, x)| (k.replace('_', " "), line(value_text(k, x))));
+    let mut blocks = vec![Block::Fields(fields.collect())];
+    for (key, items) in map.iter().filter(|(_, x)| records(x)) {
+        let items = items.as_array().map_or(&[][..], Vec::as_slice);
         let mut head: Vec<&str> = Vec::new();
         for k in items.iter().filter_map(Value::as_object).flat_map(|o| o.keys()) {
             if !head.contains(&k.as_str()) {
@@ -1090,30 +944,20 @@ fn generic_blocks(v: &Value) -> Vec<Block> {
             }
         }
         let rows = items.iter().map(|item| head.iter().map(|k| line(value_text(k, &item[*k]))).collect()).collect();
-        blocks.push(Block::Para(line(format!("{}:", key.replace('_', " ")))));
-        blocks.push(table(&head, rows));
+        blocks.extend([Block::Para(line(format!("{}:", key.replace('_', " ")))), table(&head, rows)]);
     }
     blocks
 }
 
-/// The scalar fields of an object (nested values compact), for reports of unknown shape.
-fn fields(v: &Value) -> Vec<(String, Line)> {
-    let Some(map) = v.as_object() else { return vec![("Value".into(), line(v.to_string()))] };
-    map.iter()
-        .filter(|(_, x)| !x.as_array().is_some_and(|a| a.first().is_some_and(Value::is_object)))
-        .map(|(k, x)| (k.replace('_', " "), line(value_text(k, x))))
-        .collect()
-}
-
 /// `key: value, …` in one line.
-fn kv_line(v: &Value) -> Line {
+fn kv_text(v: &Value) -> String {
     let parts: Vec<String> = v
         .as_object()
         .into_iter()
         .flatten()
         .map(|(k, x)| format!("{}: {}", k.replace('_', " "), value_text(k, x)))
         .collect();
-    line(parts.join(", "))
+    parts.join(", ")
 }
 
 /// A value for people: `…_ms` keys as times or durations, byte counts in units.
@@ -1123,12 +967,12 @@ fn value_text(key: &str, v: &Value) -> String {
         Value::Null => "—".into(),
         Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
         Value::String(s) => s.clone(),
-        Value::Number(n) if is_time => n.as_i64().map(time_text).unwrap_or_else(|| n.to_string()),
+        Value::Number(n) if is_time => n.as_i64().map_or_else(|| n.to_string(), time_text),
         Value::Number(n) if key.ends_with("_ms") => {
-            n.as_f64().map(|f| duration_text(f as i64)).unwrap_or_else(|| n.to_string())
+            n.as_f64().map_or_else(|| n.to_string(), |f| duration_text(f as i64))
         }
         Value::Number(n) if key == "bytes" || key.ends_with("_bytes") => {
-            n.as_u64().map(bytes_text).unwrap_or_else(|| n.to_string())
+            n.as_u64().map_or_else(|| n.to_string(), bytes_text)
         }
         Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
             items.iter().map(|i| value_text("", i)).collect::<Vec<_>>().join(", ")
