@@ -73,6 +73,9 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Return a service to the version its last deploy replaced
     Rollback(RollbackArgs),
+    /// Write the stack as Kubernetes manifests: a Kustomize base and overlays, hardened, with a conversion report
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Cutover plans (plans/NAME.yml): gated, resumable runbooks with approvals and rollback
     #[command(subcommand)]
     Plan(PlanCommand),
@@ -419,7 +422,7 @@ pub enum FailOn {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The stack directory (with tugboat.yml or a compose file)
+    /// The stack directory (with tugboat.yml or a compose file), or Kubernetes manifests: a YAML file, a directory of them, or a kustomization
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Output format (`--json` is the same as `--format json`)
@@ -619,4 +622,29 @@ pub struct ApproveArgs {
     /// The stack's directory
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Kustomize base/ and overlays/{dev,staging,production}/ (configurable under `kubernetes:`), one file per object
+    K8s(ExportK8sArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportK8sArgs {
+    /// The stack's directory
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write (default: k8s/ beside tugboat.yml)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The workloads' namespace (default: kubernetes.namespace, else the stack's name)
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Write into a non-empty directory that tug export did not write
+    #[arg(long)]
+    pub force: bool,
+    /// Print the files and the conversion report; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }

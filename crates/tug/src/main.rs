@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     // The flag that allows replacing data, for the hint under an error that needs it.
     let replace_flag = match &cli.command {
         cli::Command::Migrate(_) => Some("--replace"),
-        cli::Command::Restore(_) | cli::Command::Init(_) => Some("--force"),
+        cli::Command::Restore(_) | cli::Command::Init(_) | cli::Command::Export(_) => Some("--force"),
         _ => None,
     };
     match commands::run(&cli) {

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod db;
+pub mod export;
 pub mod fs;
 pub mod migrate;
 pub mod ops;
@@ -12,3 +13,4 @@ pub mod parity;
 pub mod secret;
 pub mod stack;
 pub mod store;
+pub mod yaml_emit;

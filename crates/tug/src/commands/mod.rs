@@ -8,6 +8,7 @@ mod config;
 mod deploy;
 mod diff_env;
 mod drill;
+mod export;
 mod init;
 mod migrate;
 mod parity;
@@ -50,6 +51,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Proxy(args) => proxy::run(g, args),
         Command::Deploy(args) => deploy::deploy(g, args),
         Command::Rollback(args) => deploy::rollback(g, args),
+        Command::Export(cmd) => export::run(g, cmd),
         Command::Plan(cmd) => plan::run(g, cmd),
         Command::Approve(args) => plan::approve(g, args),
         Command::Audit(cmd) => audit::run(g, cmd),

@@ -69,7 +69,7 @@ pub fn print_text(report: &Report, threshold: Severity) {
                 let _ = writeln!(out, "         {}", paint(DIM, &format!("exempted: {reason}")));
             }
             None => {
-                let _ = writeln!(out, "         {}", paint(DIM, &format!("fix: {}", rule.fix)));
+                let _ = writeln!(out, "         {}", paint(DIM, &format!("fix: {}", f.fix())));
             }
         }
     }
@@ -122,7 +122,7 @@ pub fn json(report: &Report, threshold: Severity) -> Value {
                 "severity": f.severity,
                 "service": f.service,
                 "message": f.message,
-                "fix": rule.fix,
+                "fix": f.fix(),
                 "location": f.location.as_ref().map(|l| json!({"file": display_path(&l.file), "line": l.line, "column": l.column})),
                 "exempted": f.exempted,
             })

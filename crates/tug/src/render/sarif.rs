@@ -53,7 +53,8 @@ pub fn sarif(report: &Report) -> Value {
                 "ruleId": f.rule,
                 "ruleIndex": index,
                 "level": level(f.severity),
-                "message": {"text": f.message},
+                // A finding with its own fix (a Kubernetes field, not the rule's compose key) says it here.
+                "message": {"text": match f.fix { Some(fix) => format!("{} (fix: {fix})", f.message), None => f.message.clone() }},
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": uri.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},

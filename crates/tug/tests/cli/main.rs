@@ -11,6 +11,7 @@
 
 mod audit;
 mod backups;
+mod check_kubernetes;
 mod compose_v2;
 mod config;
 mod containers;
@@ -21,6 +22,7 @@ mod deploy_faults;
 mod diff_env;
 mod errors;
 mod examples;
+mod export_k8s;
 mod formats;
 mod help;
 mod operations;

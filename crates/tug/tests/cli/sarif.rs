@@ -12,7 +12,7 @@ use crate::util::{Fixture, SCHEMAS};
 const NEED_JSONSCHEMA: &str = "install the Python package jsonschema (pip install jsonschema) — scripts/test does this";
 
 /// Validates `doc` against the SARIF schema with Python's jsonschema; fails the test when it is missing.
-fn validate(doc: &Value) {
+pub fn validate(doc: &Value) {
     let has_jsonschema = Command::new("python3").args(["-c", "import jsonschema"]).status().is_ok_and(|s| s.success());
     assert!(has_jsonschema, "{NEED_JSONSCHEMA}");
     let dir = crate::util::tempdir();
@@ -41,7 +41,7 @@ fn sarif(f: &Fixture) -> Value {
 }
 
 #[track_caller]
-fn assert_locations(doc: &Value) -> usize {
+pub fn assert_locations(doc: &Value) -> usize {
     let results = doc["runs"][0]["results"].as_array().expect("results");
     for r in results {
         let locations = r["locations"].as_array().expect("locations");

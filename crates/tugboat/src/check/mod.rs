@@ -4,6 +4,7 @@
 //! point at the file and line that causes them (in whichever merged file set the value), and an
 //! exemption in `policy.exempt` keeps the finding in the report, marked with its reason, without failing.
 
+pub mod kubernetes;
 mod rules;
 
 use std::path::PathBuf;
@@ -107,11 +108,19 @@ pub struct Finding {
     pub location: Option<FindingLocation>,
     /// The reason from `policy.exempt`, when exempted.
     pub exempted: Option<String>,
+    /// What to change, when it differs from the rule's (a Kubernetes field instead of a compose key).
+    #[serde(skip)]
+    pub fix: Option<&'static str>,
 }
 
 impl Finding {
     pub fn rule(&self) -> &'static Rule {
         rule(self.rule).unwrap_or(&RULES[0])
+    }
+
+    /// The fix for this finding: its own, else the rule's.
+    pub fn fix(&self) -> &'static str {
+        self.fix.unwrap_or(self.rule().fix)
     }
 }
 

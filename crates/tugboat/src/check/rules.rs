@@ -37,7 +37,7 @@ pub static RULES: &[Rule] = &[
     Rule { id: "TB024", name: "shared-mount-propagation", severity: Medium, rationale: "`shared`/`rshared` bind propagation puts mounts made in the container onto the host, and `slave`/`rslave` brings later host mounts into the container: the bind is no longer a fixed view of one directory", fix: "remove `propagation` (`bind.propagation`, or the `:rshared`-style option) so the default `rprivate` applies; exempt a storage or mount helper that truly needs it, with the reason" },
 ];
 
-const DANGEROUS_CAPS: &[&str] = &[
+pub(super) const DANGEROUS_CAPS: &[&str] = &[
     "ALL",
     "SYS_ADMIN",
     "NET_ADMIN",
@@ -147,6 +147,7 @@ impl Ctx<'_> {
             message,
             location: span.filter(|s| s.line > 0).map(FindingLocation::from),
             exempted: None,
+            fix: None,
         });
     }
 }
@@ -355,13 +356,13 @@ fn covers(pattern: &[&str], path: &[&str]) -> bool {
 }
 
 /// On [`HARMLESS_READ_ONLY`]: harmless when bound read-only.
-fn harmless_read_only(source: &str) -> bool {
+pub(super) fn harmless_read_only(source: &str) -> bool {
     let path = plain_components(source);
     HARMLESS_READ_ONLY.iter().any(|(p, _)| covers(&plain_components(p), &path))
 }
 
 /// Why a bind of `source` is sensitive, or `None`; and whether what it hits is a socket.
-fn sensitive_reason(source: &str) -> Option<(String, bool)> {
+pub(super) fn sensitive_reason(source: &str) -> Option<(String, bool)> {
     let path = host_components(source);
     if path.is_empty() {
         return Some(("the host's whole filesystem".to_string(), false));
@@ -507,7 +508,7 @@ pub fn details_markdown() -> String {
 }
 
 /// TB012: `latest`, no tag, or a variable that expanded to nothing.
-fn unpinned(image: &str) -> Option<&'static str> {
+pub(super) fn unpinned(image: &str) -> Option<&'static str> {
     if image.contains("@sha256:") {
         return None;
     }
@@ -622,7 +623,7 @@ fn secret_rules(ctx: &mut Ctx, s: &Service) {
 }
 
 /// Values that name where a secret is rather than being one (`/run/secrets/db`, `file:…`, booleans, empty).
-fn is_reference_value(v: &str) -> bool {
+pub(super) fn is_reference_value(v: &str) -> bool {
     let v = v.trim();
     v.starts_with("/run/secrets/")
         || v.starts_with('/') && !v.contains(' ')

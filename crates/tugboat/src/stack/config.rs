@@ -44,6 +44,8 @@ pub struct TugboatConfig {
     /// Blue-green targets per service (`tug deploy SERVICE`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deploy: BTreeMap<String, DeployTarget>,
+    /// `tug export k8s`: namespace, overlays, volume sizes, probes, ingress, CloudNativePG.
+    pub kubernetes: Option<super::kubernetes::KubernetesConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -230,7 +232,88 @@ fn validate(config: &TugboatConfig, root: &Node) -> Result<(), ConfigError> {
         }
     }
     validate_monitoring(config, root, &mut errors);
+    validate_kubernetes(config, root, &mut errors);
     ConfigError::collect(errors)
+}
+
+/// `kubernetes:` rules serde cannot express; names of services and volumes are checked against the compose
+/// project when exporting (the project is read after this file).
+fn validate_kubernetes(config: &TugboatConfig, root: &Node, errors: &mut Vec<ConfigError>) {
+    let Some(k) = &config.kubernetes else { return };
+    let at = |path: &[&str]| root.get_path(path).map(|n| n.span.clone()).unwrap_or(root.span.clone());
+    let mut fail = |path: &[&str], message: String| {
+        errors.push(ConfigError::at(Location::new(at(path), path.join(".")), message));
+    };
+    let dns_label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    let mut names: Vec<(Vec<&str>, &str)> = Vec::new();
+    if let Some(ns) = &k.namespace {
+        names.push((vec!["kubernetes", "namespace"], ns));
+    }
+    for (overlay, o) in &k.overlays {
+        if !dns_label(overlay) {
+            fail(
+                &["kubernetes", "overlays", overlay],
+                format!("`{overlay}` is not a valid overlay name: lowercase letters, digits and -"),
+            );
+        }
+        if let Some(ns) = &o.namespace {
+            names.push((vec!["kubernetes", "overlays", overlay, "namespace"], ns));
+        }
+        if o.replicas == Some(0) || o.instances == Some(0) {
+            fail(&["kubernetes", "overlays", overlay], "replicas and instances must be at least 1".into());
+        }
+    }
+    for (service, p) in &k.postgres {
+        if let Some(ns) = &p.namespace {
+            names.push((vec!["kubernetes", "postgres", service, "namespace"], ns));
+        }
+        if let Some(c) = &p.cluster {
+            names.push((vec!["kubernetes", "postgres", service, "cluster"], c));
+        }
+        if !super::kubernetes::is_quantity(&p.storage) {
+            fail(
+                &["kubernetes", "postgres", service, "storage"],
+                format!("`{}` is not a size: write e.g. 10Gi", p.storage),
+            );
+        }
+    }
+    for (path, name) in names {
+        if !dns_label(name) {
+            fail(
+                &path,
+                format!("`{name}` is not a valid Kubernetes name: lowercase letters, digits and -, at most 63"),
+            );
+        }
+    }
+    for (volume, v) in &k.volumes {
+        if !super::kubernetes::is_quantity(&v.size) {
+            fail(&["kubernetes", "volumes", volume, "size"], format!("`{}` is not a size: write e.g. 10Gi", v.size));
+        }
+    }
+    for (service, s) in &k.services {
+        if let Some(a) = &s.autoscale {
+            let bad = |p: Option<u32>| p.is_some_and(|p| p == 0 || p > 100);
+            if a.cpu.is_none() && a.memory.is_none() {
+                fail(
+                    &["kubernetes", "services", service, "autoscale"],
+                    "an autoscaler needs a `cpu` or `memory` target (percent)".into(),
+                );
+            } else if bad(a.cpu) || bad(a.memory) {
+                fail(&["kubernetes", "services", service, "autoscale"], "targets are percentages from 1 to 100".into());
+            }
+        }
+        for (probe, p) in [("liveness", &s.liveness), ("readiness", &s.readiness)] {
+            if p.as_ref().is_some_and(|p| !p.path.starts_with('/')) {
+                fail(&["kubernetes", "services", service, probe, "path"], "a probe path starts with `/`".into());
+            }
+        }
+    }
 }
 
 /// The shape rules serde cannot express for `checks:`, `alerts:` and `watch:`. Conditions are parsed

@@ -13,6 +13,7 @@ pub mod error;
 pub mod include;
 pub mod init;
 pub mod interpolate;
+pub mod kubernetes;
 pub mod merge;
 pub mod normalize;
 pub mod probes;
