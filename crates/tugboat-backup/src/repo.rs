@@ -135,6 +135,9 @@ pub enum BackupError {
     /// Anything else rustic_core reported.
     #[error("{what} failed: {message}")]
     Repository { what: String, message: String },
+    /// The target filesystem cannot hold what is to be written.
+    #[error("no space left on {path}: {needed} to write, {free} free; free space there or choose another target")]
+    NoSpace { path: String, needed: String, free: String },
 }
 
 impl tugboat::ops::Classify for BackupError {
@@ -150,6 +153,7 @@ impl tugboat::ops::Classify for BackupError {
             // Another process holds the lock: later it will not.
             BackupError::Locked { .. } => ErrorKind::Retryable,
             BackupError::NotARepository { .. }
+            | BackupError::NoSpace { .. }
             | BackupError::Command { .. }
             | BackupError::FileNotFound { .. }
             | BackupError::Io { .. }
@@ -774,7 +778,36 @@ impl Repo {
             .prepare_restore(&opts, ls.clone(), &destination, false)
             .map_err(|e| self.err("planning the restore", e))?;
         let size = plan.restore_size;
-        repo.restore(plan, &opts, ls, &destination).map_err(|e| self.err("restoring", e))?;
+        // A target that cannot hold the snapshot is refused before anything is written (rustic_core 0.13 panics
+        // on ENOSPC mid-restore; the panic is caught below for space that vanishes meanwhile).
+        let free = free_space(dest);
+        let no_space = |free: Option<u64>| BackupError::NoSpace {
+            path: dest.display().to_string(),
+            needed: crate::run::human(size),
+            free: free.map_or_else(|| "no space".into(), crate::run::human),
+        };
+        if free.is_some_and(|free| free < size) {
+            return Err(no_space(free));
+        }
+        let restored =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| repo.restore(plan, &opts, ls, &destination)));
+        match restored {
+            Ok(result) => result.map_err(|e| self.err("restoring", e))?,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                if crate::run::is_disk_full(&message) {
+                    return Err(no_space(free_space(dest)));
+                }
+                return Err(BackupError::Repository {
+                    what: "restoring".into(),
+                    message: format!("the restore stopped: {message}"),
+                });
+            }
+        }
         Ok(size)
     }
 
@@ -1033,6 +1066,13 @@ impl Write for HashWriter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Bytes free for an unprivileged writer on the filesystem of `path` (or its nearest existing ancestor).
+fn free_space(path: &Path) -> Option<u64> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let v = nix::sys::statvfs::statvfs(existing).ok()?;
+    Some(v.blocks_available() * v.fragment_size())
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ pub struct SourceOutcome {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub manifest: Vec<TableFingerprint>,
     pub duration_ms: u64,
+    /// The repository's filesystem was full: nothing more can be backed up until space is freed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub storage_full: bool,
 }
 
 /// The report of `tug backup`: every source's outcome.
@@ -164,6 +167,7 @@ pub fn back_up(
         tool: None,
         manifest: Vec::new(),
         duration_ms: 0,
+        storage_full: false,
     };
     let mut meta = SnapshotMeta {
         tags: vec![
@@ -197,10 +201,63 @@ pub fn back_up(
             outcome.ok = true;
             outcome.snapshot = Some(snap);
         }
+        Err(e) if is_disk_full(&e) => {
+            outcome.storage_full = true;
+            outcome.error = Some(disk_full_message(repo.location(), &source.what));
+        }
         Err(e) => outcome.error = Some(e),
     }
     outcome.duration_ms = began.elapsed().as_millis() as u64;
     outcome
+}
+
+/// ENOSPC, however deep in the backend's error it is.
+pub fn is_disk_full(error: &str) -> bool {
+    error.contains("No space left on device") || error.contains("os error 28")
+}
+
+/// What to tell an operator whose repository filesystem is full: where, how much is free, what the source
+/// needs, and that nothing earlier was harmed (packs are written whole or not at all).
+fn disk_full_message(location: &str, what: &Planned) -> String {
+    let free = nix::sys::statvfs::statvfs(location)
+        .map(|v| {
+            format!(
+                "{} free of {}",
+                human(v.blocks_available() * v.fragment_size()),
+                human(v.blocks() * v.fragment_size())
+            )
+        })
+        .unwrap_or_else(|_| "free space unknown".into());
+    let needed = match what {
+        Planned::Paths { paths, .. } => format!(
+            "about {} (the source's size, before deduplication and compression)",
+            human(paths.iter().map(|p| tree_size(p)).sum())
+        ),
+        _ => "the dump's size (unknown until it ends)".into(),
+    };
+    format!(
+        "no space left on {location} ({free}); this source needs {needed}. Free space there, or `tug backup forget --prune`, then back up again; earlier snapshots are intact"
+    )
+}
+
+fn tree_size(path: &std::path::Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| tree_size(&e.path())).sum()
+        }
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+pub(crate) fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..=1023 => format!("{bytes} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", b / 1024.0),
+        1_048_576..=1_073_741_823 => format!("{:.1} MiB", b / 1_048_576.0),
+        _ => format!("{:.1} GiB", b / 1_073_741_824.0),
+    }
 }
 
 /// Dump + manifest. Returns the snapshot, the dump tool's version and the manifest.

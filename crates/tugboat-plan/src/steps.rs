@@ -455,16 +455,56 @@ fn stop_group(pid: u32) {
 }
 
 /// Output is kept in the state database and the report: the values of secret variables (by the one
-/// secret policy's names) and URL passwords are masked.
+/// secret policy's names, and those `tugboat.yml` declares secret) and URL passwords are masked.
 fn redact_output(stack: &Stack, text: &str) -> String {
-    let mut out = tugboat::secret::mask_urls(text).into_owned();
     let dotenv = stack.dotenv.iter().flat_map(|(_, entries)| entries).map(|e| (e.name.clone(), e.value.clone()));
-    for (name, value) in std::env::vars().chain(dotenv) {
-        if value.len() >= 4 && tugboat::secret::is_secret_name(&name) {
+    redact(text, &declared_secret_variables(&stack.config), std::env::vars().chain(dotenv))
+}
+
+fn redact(text: &str, declared: &[String], variables: impl Iterator<Item = (String, String)>) -> String {
+    let mut out = tugboat::secret::mask_urls(text).into_owned();
+    for (name, value) in variables {
+        if value.len() >= 4 && (tugboat::secret::is_secret_name(&name) || declared.contains(&name)) {
             out = out.replace(&value, "***");
         }
     }
     out
+}
+
+/// Variables that hold secrets because `tugboat.yml` uses them so, whatever they are called (`REPO_PW`):
+/// each `password_env`, the watch token, the password of a database URL (`mysql://u:${PW}@…`), and every
+/// variable in a webhook's or the heartbeat's URL and headers (a chat hook's URL is its own token).
+fn declared_secret_variables(config: &tugboat::stack::TugboatConfig) -> Vec<String> {
+    let mut names: Vec<String> = config.databases.values().filter_map(|d| d.password_env.clone()).collect();
+    for url in config.databases.values().filter_map(|d| d.url.as_deref()) {
+        let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            names.extend(referenced_variables(userinfo));
+        }
+    }
+    names.extend(config.backup.iter().filter_map(|b| b.password_env.clone()));
+    for provider in &config.alerts {
+        names.extend(provider.smtp.iter().filter_map(|s| s.password_env.clone()));
+        if let Some(webhook) = &provider.webhook {
+            for text in std::iter::once(&webhook.url).chain(webhook.headers.values()) {
+                names.extend(referenced_variables(text));
+            }
+        }
+    }
+    if let Some(watch) = &config.watch {
+        names.extend(watch.token_env.clone());
+        names.extend(watch.heartbeat.iter().flat_map(|h| referenced_variables(&h.url)));
+    }
+    names
+}
+
+/// The names of the `${NAME…}` references in `text`.
+fn referenced_variables(text: &str) -> Vec<String> {
+    text.split("${")
+        .skip(1)
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 /// A short stabilisation window run in process: the suite's checks every `every` for `window`; the
@@ -572,5 +612,34 @@ impl Operation for WatchWindow<'_> {
                 return Ok(report);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_masks_the_variables_tugboat_yml_declares_secret_whatever_their_names() {
+        let config: tugboat::stack::TugboatConfig = serde_json::from_value(json!({
+            "databases": { "main": { "kind": "mariadb", "url": "mysql://app:${PW}@db:3306/shop" } },
+            "backup": { "repository": "./repo", "password_env": "REPO_PW" },
+            "alerts": [ { "webhook": { "url": "${HOOK_URL}", "headers": { "X-Token": "${HOOK_KEY}" } } } ],
+        }))
+        .unwrap();
+        let declared = declared_secret_variables(&config);
+        let variables = [
+            ("PW", "pw-canary-1"),
+            ("REPO_PW", "repo-canary-2"),
+            ("HOOK_URL", "https://chat.example/hooks/canary-3"),
+            ("HOOK_KEY", "hdr-canary-4"),
+            ("DB_PASSWORD", "named-canary-5"),
+            ("REGION", "eu-west-1"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()));
+        let text =
+            "pw-canary-1 repo-canary-2 https://chat.example/hooks/canary-3 hdr-canary-4 named-canary-5 eu-west-1";
+        let out = redact(text, &declared, variables.into_iter());
+        assert_eq!(out, "*** *** *** *** *** eu-west-1");
     }
 }

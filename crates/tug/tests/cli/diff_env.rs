@@ -86,7 +86,7 @@ fn changed_secret_is_reported_masked() {
 fn every_example_environment_diffs() {
     for name in crate::util::example_names() {
         let f = Fixture::example(&name);
-        if f.read("tugboat.yml").contains("staging:") {
+        if f.read("tugboat.yml").contains("\n  staging: { compose:") {
             let doc = f.tug().args(["diff-env", "base", "staging", "--dir", ".", "--json"]).run().json();
             assert!(doc["differences"].as_array().is_some_and(|d| !d.is_empty()), "{name}: {doc:#}");
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::util::Fixture;
 #[path = "../../../tugboat-watch/tests/support/mod.rs"]
-mod support;
+pub(crate) mod support;
 use support::{wait_until, HttpTarget, Response, SmtpSink, WebhookReceiver};
 
 /// The DMS backend and frontend as the smoke suite expects them: health, login, documents, search.

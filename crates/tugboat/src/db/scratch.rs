@@ -48,6 +48,9 @@ pub struct ScratchServer {
     child: Option<Child>,
     /// `sh` holding the read end of a pipe whose write end (its stdin) only we hold; see [`WATCHDOG`].
     watchdog: Option<Child>,
+    /// From the directory's creation on: removes it (and kills whatever runs in it, `mariadb-install-db`
+    /// or `initdb` included) if this process dies before the server's own watchdog exists; see [`GUARD`].
+    guard: Option<Child>,
     id: u64,
     stopped: bool,
 }
@@ -189,6 +192,23 @@ impl ScratchServer {
     /// A registered, empty directory; no process yet.
     fn new(engine: Engine, tools: &Tools) -> Result<ScratchServer> {
         let (dir, id) = make_dir(engine)?;
+        // The directory is passed in the environment, not argv, so `pkill -f DIR` does not match the guard.
+        let guard = Command::new("sh")
+            .args(["-c", GUARD, "tug-scratch-guard"])
+            .env("TUG_SCRATCH_DIR", &dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+        let guard = match guard {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = remove_dir(&dir);
+                unregister(id);
+                return Err(DbError::io("starting the scratch directory's guard (sh)")(e));
+            }
+        };
         Ok(ScratchServer {
             engine,
             data: dir.join("data"),
@@ -199,6 +219,7 @@ impl ScratchServer {
             server_cmd: String::new(),
             child: None,
             watchdog: None,
+            guard: Some(guard),
             id,
             stopped: false,
         })
@@ -503,9 +524,18 @@ impl ScratchServer {
         }
     }
 
+    /// Kills the directory's guard: we remove the directory ourselves from here on.
+    fn disarm_guard(&mut self) {
+        if let Some(mut g) = self.guard.take() {
+            let _ = g.kill();
+            let _ = g.wait();
+        }
+    }
+
     /// SIGKILL to the server's process group, then reap it.
     fn kill_now(&mut self) {
         self.disarm_watchdog();
+        self.disarm_guard();
         if let Some(mut child) = self.child.take() {
             signal_group(child.id(), "KILL");
             let _ = child.wait();
@@ -520,6 +550,7 @@ impl ScratchServer {
         self.stopped = true;
         unregister(self.id);
         self.disarm_watchdog();
+        self.disarm_guard();
         let mut problem = None;
         if let Some(mut child) = self.child.take() {
             let pid = child.id();
@@ -568,6 +599,14 @@ const WATCHDOG: &str = r#"while read -r _; do :; done
 kill -s KILL -- "-$1" 2>/dev/null
 i=0
 while [ -e "$2" ] && [ "$i" -lt 50 ]; do rm -rf -- "$2" 2>/dev/null || sleep 0.1; i=$((i+1)); done
+"#;
+
+/// The directory guard: when its stdin closes (this process died), kill every process whose command line names
+/// the directory (the init tool, the server), then remove it.
+const GUARD: &str = r#"while read -r _; do :; done
+pkill -KILL -f -- "$TUG_SCRATCH_DIR" 2>/dev/null
+i=0
+while [ -e "$TUG_SCRATCH_DIR" ] && [ "$i" -lt 50 ]; do rm -rf -- "$TUG_SCRATCH_DIR" 2>/dev/null || sleep 0.1; i=$((i+1)); done
 "#;
 
 fn superuser(engine: Engine) -> &'static str {

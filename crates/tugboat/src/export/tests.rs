@@ -88,3 +88,42 @@ fn exemptions_relax_the_hardening_and_are_written_as_annotations() {
         "needs root for the model store"
     );
 }
+
+#[test]
+fn gpus_external_secrets_and_internal_networks() {
+    let (_d, s) = stack(
+        "services:
+  ollama:
+    image: ollama/ollama:0.5.7
+    user: \"1000:1000\"
+    environment: { OLLAMA_API_KEY: \"${OLLAMA_API_KEY:-x}\" }
+    expose: [\"11434\"]
+    networks: [inside]
+    deploy:
+      resources:
+        limits: { memory: 8g }
+        reservations:
+          devices: [ { driver: nvidia, count: 1, capabilities: [gpu] } ]
+networks:
+  inside: { internal: true }
+",
+        "stack: ai\nkubernetes:\n  external_secrets: { store: vault }\n",
+    );
+    let r = render(&s, None).unwrap();
+    let d = file(&r, "base/ollama.deployment.yaml");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"], 1);
+    assert!(c["resources"]["requests"].get("nvidia.com/gpu").is_none());
+    let es = file(&r, "base/ollama-secrets.externalsecret.yaml");
+    assert_eq!(es["spec"]["secretStoreRef"], json!({"name": "vault", "kind": "ClusterSecretStore"}));
+    assert_eq!(es["spec"]["data"][0]["remoteRef"], json!({"key": "ai/ollama-secrets", "property": "OLLAMA_API_KEY"}));
+    let k = file(&r, "base/kustomization.yaml");
+    assert!(k["resources"].as_array().unwrap().contains(&json!("ollama-secrets.externalsecret.yaml")), "applied");
+    // Only on an internal network: it admits its network's members on its port, and reaches nothing but
+    // them and DNS.
+    let np = file(&r, "base/ollama.networkpolicy.yaml");
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    assert_eq!(np["spec"]["ingress"][0]["ports"], json!([{"port": 11434, "protocol": "TCP"}]));
+    assert_eq!(np["spec"]["egress"].as_array().unwrap().len(), 2, "{np:#}");
+    assert!(!r.files.iter().any(|(p, _)| p.ends_with("ingress.yaml")), "nothing is published");
+}

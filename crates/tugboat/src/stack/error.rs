@@ -86,12 +86,28 @@ pub fn snippet(span: &Span) -> Option<String> {
         return None;
     }
     let text = std::fs::read_to_string(span.path()).ok()?;
-    let line = text.lines().nth(span.line as usize - 1)?;
+    let line = mask_secret_line(text.lines().nth(span.line as usize - 1)?);
     let number = span.line.to_string();
     let pad = " ".repeat(number.len());
     let caret_pad: String =
         line.chars().take(span.col.saturating_sub(1) as usize).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
     Some(format!("{pad}--> {span}\n{pad} |\n{number} | {line}\n{pad} | {caret_pad}^"))
+}
+
+/// The source line as a snippet may show it: errors go to terminals and CI logs, so a URL's password and the
+/// value of a secret-named entry (`DB_PASSWORD=…` in `.env`, `password: …` in YAML) are masked. A `${VAR}`
+/// reference is kept: it is the name, not the value, and the error may be about it.
+fn mask_secret_line(line: &str) -> String {
+    let line = crate::secret::mask_urls(line).into_owned();
+    let Some(sep) = line.find(['=', ':']) else { return line };
+    let key = line[..sep].trim().trim_start_matches("- ").trim_start_matches("export ").trim_matches(['"', '\'', ' ']);
+    let value = line[sep + 1..].trim().trim_matches(['"', '\'']);
+    if value.is_empty() || value.starts_with('$') || value == crate::secret::MASK || !crate::secret::is_secret_name(key)
+    {
+        return line;
+    }
+    let indent = line[sep + 1..].len() - line[sep + 1..].trim_start().len();
+    format!("{}{}{}", &line[..=sep], &line[sep + 1..sep + 1 + indent], crate::secret::MASK)
 }
 
 impl fmt::Display for Location {
@@ -101,5 +117,36 @@ impl fmt::Display for Location {
             write!(f, " ({})", self.key_path)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn snippet_of(file_text: &str, line: u32, col: u32) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, file_text).unwrap();
+        snippet(&Span::new(&Arc::new(PathBuf::from(&path)), line, col)).unwrap()
+    }
+
+    #[test]
+    fn a_snippet_masks_secret_values_and_url_passwords_but_keeps_the_rest() {
+        // A `.env` line that does not parse: the value of a secret-named entry is not shown.
+        let s = snippet_of("A=1\nDB_PASSWORD=\"hunter2-canary\n", 2, 13);
+        assert!(!s.contains("hunter2-canary") && s.contains("DB_PASSWORD=***"), "{s}");
+        // A literal password in a URL (the error says so; it must not repeat it).
+        let s = snippet_of("  main: { url: \"mysql://app:hunter2-canary@db:3306/shop\" }\n", 1, 17);
+        assert!(!s.contains("hunter2-canary") && s.contains("mysql://app:***@db:3306/shop"), "{s}");
+        let s = snippet_of("      password: hunter2-canary\n", 1, 17);
+        assert!(!s.contains("hunter2-canary") && s.contains("password: ***"), "{s}");
+        // What is not a secret, and a reference to one, stay as written.
+        assert!(snippet_of("    ports: 12\n", 1, 12).contains("    ports: 12"));
+        assert!(snippet_of("      DB_PASSWORD: ${DB_PASSWORD}\n", 1, 20).contains("${DB_PASSWORD}"));
+        assert!(snippet_of("KEEP_DAYS=7\n", 1, 11).contains("KEEP_DAYS=7"));
     }
 }
