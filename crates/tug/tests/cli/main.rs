@@ -15,6 +15,7 @@ mod check_kubernetes;
 mod compose_v2;
 mod config;
 mod containers;
+mod cut_off;
 mod databases;
 mod deploy;
 mod deploy_cases;

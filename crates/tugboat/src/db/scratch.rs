@@ -535,7 +535,6 @@ impl ScratchServer {
     /// SIGKILL to the server's process group, then reap it.
     fn kill_now(&mut self) {
         self.disarm_watchdog();
-        self.disarm_guard();
         if let Some(mut child) = self.child.take() {
             signal_group(child.id(), "KILL");
             let _ = child.wait();
@@ -550,7 +549,6 @@ impl ScratchServer {
         self.stopped = true;
         unregister(self.id);
         self.disarm_watchdog();
-        self.disarm_guard();
         let mut problem = None;
         if let Some(mut child) = self.child.take() {
             let pid = child.id();
@@ -571,6 +569,9 @@ impl ScratchServer {
             let _ = child.wait();
         }
         let removed = remove_dir(&self.dir);
+        // Only now: killed during the graceful stop above, the guard still kills the server and removes the
+        // directory (found by the fault runs: a drill killed while it stopped its server left the directory).
+        self.disarm_guard();
         if let Some(stderr) = problem {
             return Err(DbError::Command { command: self.server_cmd.clone(), stderr });
         }
@@ -1024,6 +1025,27 @@ mod tests {
         drop(watchdog.stdin.take());
         assert!(sleeper.wait().unwrap().code().is_none(), "group leader not killed");
         assert!(watchdog.wait().unwrap().success());
+        assert!(!dir.exists());
+    }
+
+    /// Found by the fault runs: a `tug` killed while `mariadb-install-db` ran left the directory (and the init tool)
+    /// behind, because the server's watchdog did not exist yet. The guard exists from the directory's creation.
+    #[test]
+    fn the_guard_kills_what_runs_in_the_directory_and_removes_it_when_its_pipe_closes() {
+        let dir = std::env::temp_dir().join(format!("tug-guard-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        // Stands in for the init tool: a process whose command line names the directory.
+        let mut init = Command::new("sh").args(["-c", "sleep 300", "init"]).arg(dir.join("data")).spawn().unwrap();
+        let mut guard = Command::new("sh")
+            .args(["-c", GUARD, "tug-scratch-guard"])
+            .env("TUG_SCRATCH_DIR", &dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(alive(init.id()));
+        drop(guard.stdin.take());
+        assert!(guard.wait().unwrap().success(), "the guard survives its own pkill");
+        assert!(init.wait().unwrap().code().is_none(), "the process in the directory was killed");
         assert!(!dir.exists());
     }
 
