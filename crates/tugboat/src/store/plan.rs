@@ -262,17 +262,7 @@ impl Store {
                 "SELECT id, time_ms, stack, source, snapshot_id, ok, rto_ms FROM drill_runs
                  WHERE stack = ?1 AND (?2 IS NULL OR source = ?2) ORDER BY time_ms DESC, id DESC LIMIT 1",
                 params![stack, source],
-                |r| {
-                    Ok(super::DrillRun {
-                        id: r.get(0)?,
-                        time_ms: r.get(1)?,
-                        stack: r.get(2)?,
-                        source: r.get(3)?,
-                        snapshot_id: r.get(4)?,
-                        ok: r.get(5)?,
-                        rto_ms: r.get(6)?,
-                    })
-                },
+                super::runs::drill_row,
             )
             .optional()
             .map_err(|e| self.sql_err(e))

@@ -207,21 +207,24 @@ impl Store {
                 "SELECT id, time_ms, stack, source, snapshot_id, ok, rto_ms FROM drill_runs
                  WHERE stack = ?1 AND (?2 IS NULL OR source = ?2) AND ok = 1 AND time_ms >= ?3 ORDER BY time_ms DESC, id DESC LIMIT 1",
                 params![stack, source, since_ms],
-                |r| {
-                    Ok(DrillRun {
-                        id: r.get(0)?,
-                        time_ms: r.get(1)?,
-                        stack: r.get(2)?,
-                        source: r.get(3)?,
-                        snapshot_id: r.get(4)?,
-                        ok: r.get(5)?,
-                        rto_ms: r.get(6)?,
-                    })
-                },
+                drill_row,
             )
             .optional()
             .map_err(|e| self.sql_err(e))
     }
+}
+
+/// A `drill_runs` row selected as `id, time_ms, stack, source, snapshot_id, ok, rto_ms`.
+pub(super) fn drill_row(r: &rusqlite::Row) -> rusqlite::Result<DrillRun> {
+    Ok(DrillRun {
+        id: r.get(0)?,
+        time_ms: r.get(1)?,
+        stack: r.get(2)?,
+        source: r.get(3)?,
+        snapshot_id: r.get(4)?,
+        ok: r.get(5)?,
+        rto_ms: r.get(6)?,
+    })
 }
 
 #[cfg(test)]
