@@ -9,6 +9,8 @@ pub mod auth;
 pub mod config;
 pub mod embed;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod ocr;
 pub mod ollama;

@@ -66,6 +66,9 @@ pub enum Command {
     /// Compare the running stack with its files: missing, orphaned, changed image or config,
     /// unhealthy, restarting or stopped containers; exit 1 on drift
     Status(StatusArgs),
+    /// Host preflight for the stack: engine, Compose, cgroups, kernel, forwarding, space, mounts, GPU,
+    /// ports, memory, backup repository; exit 1 on any failed check
+    Doctor(DoctorArgs),
     /// The blue-green reverse proxy in front of the stack (`proxy:` in tugboat.yml); runs until stopped
     Proxy(ProxyArgs),
     /// Blue-green deploy of a service through tug proxy: green beside blue, health gate, switch, drain,
@@ -185,6 +188,13 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
     /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,

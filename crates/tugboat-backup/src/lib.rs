@@ -7,6 +7,8 @@ pub mod backup;
 pub mod config;
 pub mod drill;
 pub mod forget;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod init;
 mod lock;
 pub mod repo;

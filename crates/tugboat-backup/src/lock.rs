@@ -31,7 +31,7 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 const WAIT_BEFORE_RECHECK: Duration = Duration::from_millis(200);
 
 /// The JSON of a restic lock file (`internal/restic/lock.go`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct LockInfo {
     pub time: String,
     pub exclusive: bool,
@@ -207,13 +207,27 @@ impl Crypto {
     }
 }
 
+/// The most a compressed lock file may expand to: restic's are about 200 bytes, and a small file that
+/// expands to gigabytes (a zstd bomb) must not be read into memory on every lock check.
+pub(crate) const MAX_LOCK_JSON: u64 = 64 * 1024;
+
 /// Decodes an unpacked restic file: plain JSON, or (repository v2) a `0x02` version byte followed by zstd.
 fn decode_unpacked(plain: Vec<u8>) -> Option<Vec<u8>> {
+    use std::io::Read;
     match plain.first() {
         Some(b'{') | Some(b'[') => Some(plain),
-        Some(2) => zstd::decode_all(&plain[1..]).ok(),
+        Some(2) => {
+            let mut json = Vec::new();
+            zstd::stream::read::Decoder::new(&plain[1..]).ok()?.take(MAX_LOCK_JSON + 1).read_to_end(&mut json).ok()?;
+            (json.len() as u64 <= MAX_LOCK_JSON).then_some(json)
+        }
         _ => None,
     }
+}
+
+/// A lock file's contents as restic writes them (sealed, maybe compressed); `None` when it cannot be read.
+pub(crate) fn read_lock(crypto: &Crypto, data: &[u8]) -> Option<LockInfo> {
+    crypto.decrypt(data).and_then(decode_unpacked).and_then(|plain| serde_json::from_slice(&plain).ok())
 }
 
 /// Why a lock could not be taken.
@@ -238,9 +252,14 @@ impl std::fmt::Debug for RepoLock {
     }
 }
 
-fn write_lock(store: &dyn LockStore, crypto: &Crypto, info: &LockInfo) -> io::Result<String> {
+/// A lock file's contents for `info`: its JSON, sealed.
+pub(crate) fn seal_lock(crypto: &Crypto, info: &LockInfo) -> io::Result<Vec<u8>> {
     let json = serde_json::to_vec(info).map_err(io::Error::other)?;
-    let data = crypto.encrypt(&json);
+    Ok(crypto.encrypt(&json))
+}
+
+fn write_lock(store: &dyn LockStore, crypto: &Crypto, info: &LockInfo) -> io::Result<String> {
+    let data = seal_lock(crypto, info)?;
     let id = hex(&Sha256::digest(&data));
     store.write(&id, &data)?;
     Ok(id)
@@ -267,11 +286,7 @@ fn check_others(store: &dyn LockStore, crypto: &Crypto, mine: Option<&str>, excl
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // removed meanwhile
             Err(e) => return Err(LockError::Io(e)),
         };
-        let Some(info) = crypto
-            .decrypt(&data)
-            .and_then(decode_unpacked)
-            .and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok())
-        else {
+        let Some(info) = read_lock(crypto, &data) else {
             return Err(LockError::Held(format!(
                 "lock file locks/{id} cannot be read with this repository's key (remove it if no process holds it)"
             )));
@@ -398,6 +413,29 @@ mod tests {
             assert_eq!(info.pid, 7);
             assert!(info.age().is_some());
         }
+    }
+
+    #[test]
+    fn regression_restic_lock_zstd_bomb_is_refused() {
+        // 64 MiB of spaces inside a lock's JSON compress to a few KB; they must not be expanded.
+        let json = br#"{"time":"2024-01-02T03:04:05Z","exclusive":true,"hostname":"h","pid":7}"#;
+        let mut bomb = vec![2u8];
+        let mut encoder = zstd::stream::write::Encoder::new(&mut bomb, 3).unwrap();
+        std::io::Write::write_all(&mut encoder, &json[..json.len() - 1]).unwrap();
+        let spaces = vec![b' '; 1 << 20];
+        for _ in 0..64 {
+            std::io::Write::write_all(&mut encoder, &spaces).unwrap();
+        }
+        std::io::Write::write_all(&mut encoder, b"}").unwrap();
+        encoder.finish().unwrap();
+        assert!(bomb.len() < 100_000, "the bomb is {} bytes", bomb.len());
+        assert_eq!(decode_unpacked(bomb.clone()), None);
+        let crypto = Crypto::new(&[1; 32], &[2; 16], &[3; 16]).unwrap();
+        assert_eq!(read_lock(&crypto, &crypto.encrypt(&bomb)), None);
+        // Within the bound it still reads.
+        let mut small = vec![2u8];
+        small.extend(zstd::encode_all(&json[..], 3).unwrap());
+        assert_eq!(read_lock(&crypto, &crypto.encrypt(&small)).map(|l| l.pid), Some(7));
     }
 
     fn plant(store: &LocalLocks, crypto: &Crypto, host: &str, pid: i64, age_secs: i64, exclusive: bool) -> String {

@@ -7,6 +7,7 @@
 //! Basic auth.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +15,16 @@ use rustic_core::{BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, 
 
 use crate::lock::LockStore;
 
+/// In the error of a request that used up its retries: the repository, not the source, is what failed.
+pub(crate) const GAVE_UP: &str = "gave up on the repository";
+/// Attempts after the first for a transient failure, with growing pauses (as restic does).
 const RETRIES: u32 = 5;
+/// How long one read or write on the connection may make no progress. A server that stops answering without a reset
+/// (its link dropped, packets blackholed) would otherwise keep a request waiting until the global timeout; a slow
+/// but moving transfer is never cut, since every byte restarts the clock.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The time to open a connection (the TCP handshake: a reachable server answers within a SYN retransmit or two).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct RestBackend {
     agent: ureq::Agent,
@@ -23,6 +33,10 @@ pub(crate) struct RestBackend {
     /// The base for messages: `rest:http://user:***@host/path/`.
     shown: String,
     auth: Option<String>,
+    /// Set when a request used up its retries on transient failures, cleared by any answer: while the server is
+    /// failing, later requests (the cleanup after a failed backup: index, lock removal) try once, so a dead
+    /// link costs one retry series, not one per request.
+    failing: AtomicBool,
 }
 
 impl std::fmt::Debug for RestBackend {
@@ -90,12 +104,14 @@ impl RestBackend {
         let shown = format!("rest:{}", tugboat::secret::mask_url_password(url));
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_per_read(Some(STALL_TIMEOUT))
+            .timeout_per_write(Some(STALL_TIMEOUT))
             .timeout_global(Some(Duration::from_secs(600)))
             .user_agent(concat!("tugboat/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        RestBackend { agent, base, shown, auth }
+        RestBackend { agent, base, shown, auth, failing: AtomicBool::new(false) }
     }
 
     fn path(tpe: FileType, id: &Id) -> String {
@@ -162,7 +178,8 @@ impl RestBackend {
         }
     }
 
-    /// [`RestBackend::once`] with restic's retry policy: transient failures are retried with growing pauses.
+    /// [`RestBackend::once`] with restic's retry policy: transient failures are retried with growing pauses (once
+    /// only while the server is failing).
     fn request(
         &self,
         method: &str,
@@ -170,16 +187,24 @@ impl RestBackend {
         body: Option<&[u8]>,
         range: Option<(u32, u32)>,
     ) -> Result<(u16, Vec<u8>), Failure> {
+        let retries = if self.failing.load(Ordering::Relaxed) { 0 } else { RETRIES };
         let mut pause = Duration::from_millis(500);
         let mut attempt = 0;
         loop {
             match self.once(method, path, body, range) {
-                Err(Failure::Transient(_)) if attempt < RETRIES => {
+                Err(Failure::Transient(_)) if attempt < retries => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(8));
                     attempt += 1;
                 }
-                other => return other,
+                Err(Failure::Transient(reason)) => {
+                    self.failing.store(true, Ordering::Relaxed);
+                    return Err(Failure::Transient(format!("{reason} ({GAVE_UP} after {} attempts)", attempt + 1)));
+                }
+                answered => {
+                    self.failing.store(false, Ordering::Relaxed);
+                    return answered;
+                }
             }
         }
     }

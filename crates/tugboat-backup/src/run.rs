@@ -55,6 +55,9 @@ pub struct SourceOutcome {
     /// The repository's filesystem was full: nothing more can be backed up until space is freed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub storage_full: bool,
+    /// The repository stopped answering (its retries used up): tug could not act, the source is not at fault.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repository_unreachable: bool,
 }
 
 /// The report of `tug backup`: every source's outcome.
@@ -168,6 +171,7 @@ pub fn back_up(
         manifest: Vec::new(),
         duration_ms: 0,
         storage_full: false,
+        repository_unreachable: false,
     };
     let mut meta = SnapshotMeta {
         tags: vec![
@@ -205,7 +209,10 @@ pub fn back_up(
             outcome.storage_full = true;
             outcome.error = Some(disk_full_message(repo.location(), &source.what));
         }
-        Err(e) => outcome.error = Some(e),
+        Err(e) => {
+            outcome.repository_unreachable = e.contains(crate::rest::GAVE_UP);
+            outcome.error = Some(e);
+        }
     }
     outcome.duration_ms = began.elapsed().as_millis() as u64;
     outcome

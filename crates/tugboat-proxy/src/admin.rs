@@ -18,7 +18,7 @@ use crate::server::{Body, Shared};
 
 const MAX_BODY: usize = 1 << 20;
 
-struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 fn err(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError(status, message.into())
@@ -32,10 +32,10 @@ fn ok_json(value: Value) -> Response<Body> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DrainBody {
-    target: SocketAddr,
+pub(crate) struct DrainBody {
+    pub(crate) target: SocketAddr,
     #[serde(default = "default_drain_ms")]
-    timeout_ms: u64,
+    pub(crate) timeout_ms: u64,
 }
 
 fn default_drain_ms() -> u64 {
@@ -44,21 +44,21 @@ fn default_drain_ms() -> u64 {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PauseBody {
-    service: String,
+pub(crate) struct PauseBody {
+    pub(crate) service: String,
     max_ms: u64,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ServiceBody {
+pub(crate) struct ServiceBody {
     service: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MaintenanceBody {
-    service: String,
+pub(crate) struct MaintenanceBody {
+    pub(crate) service: String,
     on: bool,
     #[serde(default)]
     page: Option<String>,
@@ -79,12 +79,34 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
 }
 
 async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
-    let bytes: Bytes = Limited::new(req.into_body(), MAX_BODY)
+    decode(&body_bytes(req).await?)
+}
+
+async fn body_bytes(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    Ok(Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| err(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?
-        .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| err(StatusCode::BAD_REQUEST, format!("body: {e}")))
+        .to_bytes())
+}
+
+/// A request body's JSON (`fuzzing::admin_request` reads bodies through this too).
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| err(StatusCode::BAD_REQUEST, format!("body: {e}")))
+}
+
+/// The route a `PUT /routes/{service}` body asks for, validated and normalized.
+pub(crate) fn put_route(service: &str, body: &[u8]) -> Result<Route, ApiError> {
+    let service = service_name(service)?;
+    let mut route: Route = decode(body)?;
+    if route.service.is_empty() {
+        route.service = service.clone();
+    }
+    if route.service != service {
+        return Err(err(StatusCode::BAD_REQUEST, format!("the body names service {:?}", route.service)));
+    }
+    route.validate().map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
+    Ok(route)
 }
 
 fn check_mutable(shared: &Shared) -> Result<(), ApiError> {
@@ -94,7 +116,7 @@ fn check_mutable(shared: &Shared) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn service_name(name: &str) -> Result<String, ApiError> {
+pub(crate) fn service_name(name: &str) -> Result<String, ApiError> {
     if valid_service_name(name) {
         Ok(name.to_string())
     } else {
@@ -123,15 +145,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             }
         }
         (&Method::PUT, ["routes", service]) => {
-            let service = service_name(service)?;
-            let mut route: Route = body(req).await?;
-            if route.service.is_empty() {
-                route.service = service.clone();
-            }
-            if route.service != service {
-                return Err(err(StatusCode::BAD_REQUEST, format!("the body names service {:?}", route.service)));
-            }
-            route.validate().map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
+            let bytes = body_bytes(req).await?;
+            let route = put_route(service, &bytes)?;
+            let service = route.service.clone();
             let _lock = shared.state_lock.lock().await;
             check_mutable(&shared)?;
             let mut routes: Vec<Route> = shared.routes().into_iter().filter(|r| r.service != service).collect();

@@ -253,7 +253,8 @@ impl Route {
         }
     }
 
-    /// Checks the route and normalizes hosts to lower case.
+    /// Checks the route and normalizes hosts as request hosts are (lower case, port and trailing dot off),
+    /// so that `example.com:8080` or `example.com.` matches the requests meant for it.
     pub fn validate(&mut self) -> Result<(), String> {
         if !valid_service_name(&self.service) {
             return Err(format!("service name {:?}: use letters, digits, '-', '_' and '.'", self.service));
@@ -270,10 +271,12 @@ impl Route {
             }
         }
         for host in &mut self.hosts {
-            if host.is_empty() || host.contains(['/', ' ']) {
+            let stripped = crate::table::strip_host(host);
+            // Stripping twice must change nothing, or no request host would ever compare equal.
+            if stripped.is_empty() || stripped.contains(['/', ' ']) || crate::table::strip_host(stripped) != stripped {
                 return Err(format!("host {host:?} is not a host name"));
             }
-            *host = host.to_ascii_lowercase();
+            *host = stripped.to_ascii_lowercase();
         }
         Ok(())
     }
@@ -283,4 +286,25 @@ pub fn valid_service_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regression_admin_route_host_with_port_or_trailing_dot() {
+        let mut route = Route::single("web", SocketAddr::from(([127, 0, 0, 1], 8080)));
+        route.hosts = vec!["Example.com:8080".into(), "www.example.com.".into(), "[::1]:80".into()];
+        assert_eq!(route.validate(), Ok(()));
+        assert_eq!(route.hosts, ["example.com", "www.example.com", "[::1]"]);
+        for bad in ["", ".", ":80", "a:80.", "a b"] {
+            let mut route = Route::single("web", SocketAddr::from(([127, 0, 0, 1], 8080)));
+            route.hosts = vec![bad.into()];
+            assert!(route.validate().is_err(), "{bad:?} accepted");
+        }
+        crate::fuzzing::admin_request(
+            b"PUT /routes/web\n{\"hosts\":[\"example.com:8080\",\"example.com.\"],\"targets\":[{\"address\":\"127.0.0.1:1\"}]}",
+        );
+    }
 }

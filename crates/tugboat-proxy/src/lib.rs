@@ -63,6 +63,8 @@ mod acme;
 mod admin;
 mod client;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handoff;
 mod proxy;
 mod server;

@@ -51,13 +51,46 @@ pub struct Container {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Drift {
-    Missing { service: String, container: String },
-    Orphaned { service: String, container: String },
-    ImageDiffers { service: String, container: String, detail: String },
-    ConfigDiffers { service: String, container: String, detail: String },
-    Unhealthy { service: String, container: String, detail: String },
-    Restarting { service: String, container: String },
-    NotRunning { service: String, container: String, state: String, exit_code: i64 },
+    Missing {
+        service: String,
+        container: String,
+    },
+    Orphaned {
+        service: String,
+        container: String,
+    },
+    ImageDiffers {
+        service: String,
+        container: String,
+        detail: String,
+    },
+    ConfigDiffers {
+        service: String,
+        container: String,
+        detail: String,
+    },
+    Unhealthy {
+        service: String,
+        container: String,
+        detail: String,
+    },
+    Restarting {
+        service: String,
+        container: String,
+    },
+    NotRunning {
+        service: String,
+        container: String,
+        state: String,
+        exit_code: i64,
+    },
+    /// The proxy routes the service to an address no running container of it holds (the engine gave the
+    /// container a new one); `tug up` re-points it.
+    RouteStale {
+        service: String,
+        targets: Vec<String>,
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for Drift {
@@ -80,8 +113,34 @@ impl std::fmt::Display for Drift {
             Drift::NotRunning { service, container, state, exit_code } => {
                 write!(f, "{service}: {container} is {state} (exit code {exit_code})")
             }
+            Drift::RouteStale { service, targets, detail } => {
+                write!(f, "{service}: the proxy routes to {} but {detail}", targets.join(", "))
+            }
         }
     }
+}
+
+/// Routes of deployed services that point at no running container of theirs, as drift; nothing when no
+/// proxy answers.
+pub fn route_drift(
+    stack: &Stack,
+    engine: &dyn Engine,
+    router: &dyn crate::deploy::router::Router,
+    store: &tugboat::store::Store,
+) -> Result<Vec<Drift>> {
+    let project = spec::resolve(stack)?.project;
+    let stale = crate::deploy::stale_routes(engine, router, store, stack, &project)?;
+    Ok(stale
+        .into_iter()
+        .map(|r| Drift::RouteStale {
+            detail: match &r.serving {
+                Some((container, at)) => format!("{container} is at {at} (run `tug up` to re-point the route)"),
+                None => "no running container of the service holds it".into(),
+            },
+            service: r.service,
+            targets: r.targets,
+        })
+        .collect())
 }
 
 /// `images`: what `tug deploy` put live, by service (it stands in for the files' image).

@@ -3,6 +3,8 @@
 //! [`probe`] turns the checks of `tugboat.yml` into runnable probes with Gatus-style conditions;
 //! [`smoke`] runs a suite once; [`watch`] runs them on schedules and raises alerts.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod probe;
 pub mod smoke;
 pub mod watch;

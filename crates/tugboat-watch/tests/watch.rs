@@ -365,6 +365,26 @@ fn reload_applies_a_valid_config_and_keeps_the_old_one_when_invalid() {
     assert_eq!(ids(&daemon), ["live/a", "live/b"]);
 }
 
+/// A check that fails is re-probed `confirm_interval` apart until its failures reach the threshold: at a
+/// one-hour interval only the re-probes can make the three failures the alert needs, and once it is sent
+/// nothing is probed before the next interval.
+#[test]
+fn a_failing_check_is_re_probed_until_the_alert_is_confirmed() {
+    let target = HttpTarget::start();
+    target.set(503, "down");
+    let hook = WebhookReceiver::start();
+    let dir = StackDir::new(&format!(
+        "stack: shop\nchecks:\n  live:\n    - {{ name: api, http: \"{}\", interval: 1h, alert: {{ failure_threshold: 3, confirm_interval: 100ms }} }}\nalerts:\n  - {{ webhook: {{ url: \"{}\" }} }}\n",
+        target.url("/"),
+        hook.url("/alert"),
+    ));
+    let daemon = Daemon::start(&dir, state_db(&dir));
+    let alert = hook.wait_for(1, Duration::from_secs(30));
+    assert_eq!(alert[0].json()["kind"], "triggered");
+    assert_eq!(target.requests().len(), 3, "the first run and two re-probes");
+    daemon.stop();
+}
+
 /// 1000 TCP checks at a one-second interval for a few seconds: every check keeps running on time. The
 /// drift (how late runs start) is printed; `bench/watch` measures it properly.
 #[test]

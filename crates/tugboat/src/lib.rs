@@ -5,8 +5,11 @@
 
 pub mod check;
 pub mod db;
+pub mod doctor;
 pub mod export;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod migrate;
 pub mod ops;
 pub mod parity;

@@ -31,10 +31,10 @@ fn backup(g: &Global, args: &BackupArgs) -> anyhow::Result<Exit> {
     let request = Backup::new(&stack, &args.sources);
     super::run_operation(&args.dir, g, &request, args.dry_run, |_, report| {
         render::backup::print_run(g, report)?;
-        // A full repository filesystem is not a finding about the sources: tug could not act.
+        // A full or unreachable repository is not a finding about the sources: tug could not act.
         Ok(if report.ok {
             Exit::Ok
-        } else if report.sources.iter().any(|s| s.storage_full) {
+        } else if report.sources.iter().any(|s| s.storage_full || s.repository_unreachable) {
             Exit::CannotAct
         } else {
             Exit::Problem

@@ -7,6 +7,7 @@ mod completions;
 mod config;
 mod deploy;
 mod diff_env;
+mod doctor;
 mod drill;
 mod export;
 mod init;
@@ -48,6 +49,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Up(args) => runtime::up(g, args),
         Command::Down(args) => runtime::down(g, args),
         Command::Status(args) => runtime::status(g, args),
+        Command::Doctor(args) => doctor::run(g, args),
         Command::Proxy(args) => proxy::run(g, args),
         Command::Deploy(args) => deploy::deploy(g, args),
         Command::Rollback(args) => deploy::rollback(g, args),

@@ -1,6 +1,7 @@
 //! `tug up`, `tug down`, `tug status`: the stack's runtime through the Docker Engine.
 
 use tugboat::stack::probes::HumanDuration;
+use tugboat_runtime::deploy::router::{admin_socket, ProxyRouter, Router};
 use tugboat_runtime::down::{Down, DownOptions};
 use tugboat_runtime::engine::Docker;
 use tugboat_runtime::spec::PullPolicy;
@@ -46,7 +47,9 @@ pub fn up(g: &Global, args: &UpArgs) -> anyhow::Result<Exit> {
         images: deployed_images(&args.dir, g, &stack)?,
         timeout: timeout.0,
     };
-    let op = Up { stack: &stack, engine: &engine, options };
+    let router = ProxyRouter::new(admin_socket(&stack));
+    let deploys = !stack.config.deploy.is_empty();
+    let op = Up { stack: &stack, engine: &engine, options, router: deploys.then_some(&router as &dyn Router) };
     super::run_operation(&args.dir, g, &op, args.dry_run, |plan, report| {
         if g.json {
             super::print_json(report)?;
@@ -76,7 +79,12 @@ pub fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<Exit> {
     let stack = super::load_stack(&args.dir, g, false)?;
     let engine = engine()?;
     let images = deployed_images(&args.dir, g, &stack)?;
-    let report = tugboat_runtime::status::status(&stack, &engine, &images)?;
+    let mut report = tugboat_runtime::status::status(&stack, &engine, &images)?;
+    if !stack.config.deploy.is_empty() && super::state_path(&args.dir, g).exists() {
+        let router = ProxyRouter::new(admin_socket(&stack));
+        let store = super::open_store(&args.dir, g)?;
+        report.drift.extend(tugboat_runtime::status::route_drift(&stack, &engine, &router, &store)?);
+    }
     if g.json {
         super::print_json(&report)?;
     } else {

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod check;
 pub mod deploy;
 pub mod diff_env;
+pub mod doctor;
 pub mod drill;
 pub mod error;
 pub mod init;

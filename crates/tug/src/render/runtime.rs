@@ -30,6 +30,22 @@ pub fn print_up(out: &mut dyn Write, plan: &UpPlan, r: &UpReport) -> std::io::Re
     for o in &r.removed_orphans {
         writeln!(out, "{o}  {}", paint(MEDIUM, "removed (orphan)"))?;
     }
+    for p in &r.repointed_routes {
+        writeln!(
+            out,
+            "{}",
+            paint(
+                MEDIUM,
+                &format!(
+                    "route of {} re-pointed from {} to {} ({}: the engine gave it a new address)",
+                    p.service,
+                    p.from.join(", "),
+                    p.to,
+                    p.container
+                )
+            )
+        )?;
+    }
     if !plan.remove_orphans {
         for o in &plan.orphans {
             writeln!(

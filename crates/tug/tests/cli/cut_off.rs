@@ -10,7 +10,7 @@ use crate::backups::{snapshots, REPO_PW};
 use crate::util::{wait_for, Fixture};
 
 /// A database large enough that dumping, comparing and restoring it takes a while (about 60 MB).
-fn big_server() -> ScratchServer {
+pub(crate) fn big_server() -> ScratchServer {
     let server = ScratchServer::start(Engine::Mariadb).unwrap();
     server.create_database("shop").unwrap();
     server

@@ -103,6 +103,14 @@ fn audit_intact(f: &Fixture) {
     f.tug().args(["audit", "verify"]).run().success().stdout_contains("chain intact");
 }
 
+/// After the next command, no operation is left open: a killed run's event was written, as `aborted`, by
+/// the command that followed it (at most one per killed run).
+fn no_operation_left_open(f: &Fixture, killed: usize) {
+    assert_eq!(sql(f, "SELECT COUNT(*) FROM open_operations"), 0, "an operation is still open");
+    let abandoned = sql(f, "SELECT COUNT(*) FROM audit_events WHERE params LIKE '%\"abandoned\"%'");
+    assert!(abandoned as usize <= killed, "{abandoned} abandoned events for {killed} killed runs");
+}
+
 /// No scratch server of the killed `tug` is left running, and its directory is gone.
 fn no_scratch_left(pid: u32) {
     let marker = format!("tug-scratch-mariadb-{pid}-");
@@ -203,6 +211,7 @@ fn backup_killed_anywhere_keeps_the_repository_and_the_record_true() {
         // The next run needs no repair (a killed run's lock is stale and taken over).
         f.tug().arg("backup").run().success();
         ok_runs += 1;
+        no_operation_left_open(&f, killed);
     }
     assert!(killed > 0, "no fault point landed inside a backup");
     f.tug().args(["backup", "check", "--read-data"]).run().success();
@@ -363,4 +372,54 @@ fn plan_run_killed_anywhere_resumes_to_the_end() {
         assert_eq!(done, all, "every run ends done");
     }
     f.tug().args(["parity", "main", "new"]).run().success();
+}
+
+/// A database healthy after two checks and a web service waiting for it: `up` creates networks and a
+/// volume, creates and starts containers, and waits on health — a kill can land in any of those.
+const GATED_UP: &str = "services:
+  db:
+    image: IMAGE
+    command: [\"--healthy-after\", \"2\"]
+    healthcheck: { test: [\"CMD\", \"/tug-testserver\", \"health\"], interval: 1s, retries: 30 }
+    volumes: [data:/data]
+  web:
+    image: IMAGE
+    depends_on: { db: { condition: service_healthy } }
+    networks: [default, front]
+networks:
+  front: {}
+volumes:
+  data: {}
+";
+
+#[test]
+fn up_killed_anywhere_is_converged_by_the_next_up() {
+    use crate::runtime_support::{test_image, Project};
+    let p = Project::new();
+    let f = Fixture::new();
+    f.write("compose.yml", &format!("name: {}\n{}", p.name, GATED_UP.replace("IMAGE", test_image())));
+    let span = timed(&f, &["up"]).mul_f64(1.3);
+    f.tug().arg("down").run().success();
+    let expected: Vec<(String, String)> =
+        ["db", "web"].iter().map(|s| (format!("{}-{s}-1", p.name), "running".to_string())).collect();
+    let mut schedule = Schedule::new(7);
+    let mut killed = 0;
+    for _ in 0..points() {
+        let (ended, _) = fault(&f, &["up"], schedule.point(span), "KILL");
+        match ended {
+            Ended::Killed => killed += 1,
+            Ended::Finished(0) => {}
+            other => panic!("up ended {other:?}"),
+        }
+        audit_intact(&f);
+        // Whatever it left (a network, a created container, one started and one not), the next up converges.
+        f.tug().arg("up").run().success();
+        let mut containers = p.containers();
+        containers.sort();
+        assert_eq!(containers, expected, "one running container per service after the next up");
+        f.tug().arg("status").run().success().stdout_contains("in sync");
+        no_operation_left_open(&f, killed);
+        f.tug().arg("down").run().success();
+    }
+    assert!(killed > 0, "no fault point landed inside an up");
 }

@@ -12,9 +12,11 @@
 //! `tug deploy` / `tug rollback`. One deploy lock per stack: a second deploy is refused naming the owner.
 
 mod gate;
+mod repoint;
 mod rollback;
 pub mod router;
 
+pub use repoint::{repoint_routes, stale_routes, Repointed, StaleRoute};
 pub use rollback::{Rollback, RollbackPlan, RollbackReport};
 
 /// The images deploys put live, by service (the last successful deploy or rollback of each): `tug up`
@@ -282,14 +284,7 @@ fn current_blue(
     route: Option<&Route>,
     unfinished: Option<&tugboat::store::DeployRecord>,
 ) -> Result<Option<ContainerState>> {
-    let mut running = Vec::new();
-    for c in observe::project_containers(engine, project)?.iter().filter(|c| c.label(labels::SERVICE) == Some(service))
-    {
-        let state = observe::inspect(engine, &c.id)?;
-        if state.running() {
-            running.push(state);
-        }
-    }
+    let mut running = repoint::running_of(engine, project, service)?;
     let routed = |c: &ContainerState| match (port, route) {
         (Some(p), Some(r)) => address(c, p).is_some_and(|a| r.targets.iter().any(|t| t.address.to_string() == a)),
         _ => false,

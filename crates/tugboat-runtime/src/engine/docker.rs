@@ -45,6 +45,11 @@ impl Docker {
         &self.host
     }
 
+    /// `docker info`: storage driver, root dir, runtimes, warnings (`tug doctor`).
+    pub fn info(&self) -> Result<bollard::models::SystemInfo> {
+        self.block(|| "the info request".into(), self.client.info())
+    }
+
     fn block<T>(
         &self,
         what: impl FnOnce() -> String,

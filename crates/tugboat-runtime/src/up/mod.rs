@@ -48,6 +48,8 @@ pub struct Up<'a> {
     pub stack: &'a Stack,
     pub engine: &'a dyn Engine,
     pub options: UpOptions,
+    /// The proxy of a stack with deployed services: routes are re-pointed at containers' current addresses.
+    pub router: Option<&'a dyn crate::deploy::router::Router>,
 }
 
 /// What will happen to one resource (network or volume).
@@ -130,6 +132,9 @@ pub struct UpReport {
     pub project: String,
     pub containers: Vec<ContainerOutcome>,
     pub removed_orphans: Vec<String>,
+    /// Proxy routes that pointed at no running container and now point at the one serving.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repointed_routes: Vec<crate::deploy::Repointed>,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +163,7 @@ impl tugboat::ops::Verdict for UpReport {
             "started": changed(Action::Start),
             "unchanged": changed(Action::Keep),
             "removed_orphans": self.removed_orphans.len(),
+            "repointed_routes": self.repointed_routes.len(),
         })
     }
 }

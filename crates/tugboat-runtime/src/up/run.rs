@@ -90,7 +90,12 @@ pub(super) fn run(up: &Up, plan: &UpPlan, ctx: &mut Ctx) -> Result<UpReport> {
         ctx.progress.finished(&what, true);
     }
 
-    let mut report = UpReport { project: spec.project.clone(), containers: Vec::new(), removed_orphans: Vec::new() };
+    let mut report = UpReport {
+        project: spec.project.clone(),
+        containers: Vec::new(),
+        removed_orphans: Vec::new(),
+        repointed_routes: Vec::new(),
+    };
     // Container ids by service, for the dependents' waits.
     let mut ids: HashMap<String, Vec<String>> = HashMap::new();
     let mut recreated: Vec<String> = Vec::new();
@@ -169,6 +174,10 @@ pub(super) fn run(up: &Up, plan: &UpPlan, ctx: &mut Ctx) -> Result<UpReport> {
             outcome.state =
                 wait::until(engine, &outcome.service, &outcome.id, goal, plan.timeout, &ctx.cancel)?.summary();
         }
+    }
+    // Containers the engine restarted may hold new addresses: the proxy's routes follow them.
+    if let Some(router) = up.router {
+        report.repointed_routes = crate::deploy::repoint_routes(engine, router, ctx.store, up.stack, &spec.project)?;
     }
     Ok(report)
 }

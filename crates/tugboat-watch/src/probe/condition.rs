@@ -7,9 +7,15 @@
 //! ```
 //!
 //! A condition is `operand OP operand` with OP one of `== != < <= > >=`. An operand is a placeholder
-//! (`[NAME]`, optionally followed by a JSON path `.key`, `[0]`), `len(…)`/`has(…)` of a placeholder,
-//! `pat(glob)` or `any(a, b, …)` (right side), or a literal (number, duration such as `720h` — compared in
-//! milliseconds —, `true`/`false`, a quoted or bare string). Parse errors carry the 1-based column.
+//! (`[NAME]`, any case, optionally followed by a JSON path `.key`, `[0]`), `len(…)`/`has(…)` of a
+//! placeholder, `pat(glob)` or `any(a, b, …)` (either side of `==`/`!=`), or a literal (`true`/`false`, a
+//! quoted or bare string). Parse errors carry the 1-based column.
+//!
+//! Values are read as Gatus reads them (docs/watch.md, "Conditions"): text that is a number compares as
+//! one — decimal, or a Go integer literal with a base prefix (`0x1F`, `0o17`, `0b101`); `<`, `<=`, `>`,
+//! `>=` also read durations (`720h`, `1h30m`, `500ms`, in milliseconds); `len([BODY])` of a body that is a
+//! JSON array counts its elements. Where tug differs from Gatus on purpose is listed in docs/watch.md
+//! and checked by `tests/gatus_conditions.rs`.
 
 use std::fmt;
 
@@ -104,10 +110,18 @@ impl Condition {
         }
         let left = parse_operand(text, 0, left_text)?;
         let right = parse_operand(text, op_at + op_len, right_text)?;
-        if matches!(left, Operand::Pattern(_) | Operand::Any(_)) {
-            return Err(ConditionError { column: 1, message: "pat() and any() belong on the right-hand side".into() });
-        }
-        if matches!(right, Operand::Pattern(_) | Operand::Any(_)) && !matches!(op, Op::Eq | Op::Ne) {
+        let (left, right) = match (left.is_set(), right.is_set()) {
+            (true, true) => {
+                return Err(ConditionError {
+                    column: column_of(text, op_at + op_len + (right_text.len() - right_text.trim_start().len())),
+                    message: "pat() and any() compare a value: put a placeholder on the other side".into(),
+                })
+            }
+            // `any(200, 429) == [STATUS]` reads as `[STATUS] == any(200, 429)`, as in Gatus.
+            (true, false) => (right, left),
+            _ => (left, right),
+        };
+        if right.is_set() && !matches!(op, Op::Eq | Op::Ne) {
             return Err(ConditionError {
                 column: column_of(text, op_at),
                 message: "pat() and any() work with == and != only".into(),
@@ -159,6 +173,13 @@ impl Condition {
             }
         };
         ConditionResult { condition: self.text.clone(), ok, observed }
+    }
+}
+
+impl Operand {
+    /// `pat(…)` and `any(…)`: a set of values, not a value.
+    fn is_set(&self) -> bool {
+        matches!(self, Operand::Pattern(_) | Operand::Any(_))
     }
 }
 
@@ -296,9 +317,14 @@ fn parse_placeholder(full: &str, offset: usize, part: &str) -> Result<Placeholde
     let err = |at: usize, message: String| ConditionError { column: column_of(full, start + at), message };
     let close = t.find(']').ok_or_else(|| err(0, "`[` is not closed".into()))?;
     let name = &t[1..close];
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
-        return Err(err(1, format!("`[{name}]` is not a placeholder: they are upper case, e.g. [STATUS], [BODY]")));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
+        return Err(err(
+            1,
+            format!("`[{name}]` is not a placeholder: names are letters and `_`, e.g. [STATUS], [BODY]"),
+        ));
     }
+    // Gatus reads `[status]` as `[STATUS]`.
+    let name = name.to_ascii_uppercase();
     let mut path = Vec::new();
     let rest = &t[close + 1..];
     let mut i = 0;
@@ -326,7 +352,7 @@ fn parse_placeholder(full: &str, offset: usize, part: &str) -> Result<Placeholde
             _ => return Err(err(at, format!("unexpected `{}` after the placeholder", &rest[i..]))),
         }
     }
-    Ok(Placeholder { name: name.to_string(), path })
+    Ok(Placeholder { name, path })
 }
 
 fn unquote(s: &str) -> &str {
@@ -342,44 +368,115 @@ fn resolve(operand: &Operand, obs: &dyn Observations) -> Option<Value> {
     match operand {
         Operand::Placeholder(p) => p.resolve(obs),
         Operand::Len(p) => Some(Value::from(match p.resolve(obs)? {
+            // A whole body that is a JSON array counts its elements (as in Gatus); other text its characters.
+            Value::String(s) if p.path.is_empty() => json_array_len(&s).unwrap_or_else(|| s.chars().count()),
             Value::String(s) => s.chars().count(),
             Value::Array(a) => a.len(),
             Value::Object(o) => o.len(),
             Value::Null => 0,
             other => render(&other).chars().count(),
         })),
-        Operand::Has(p) => Some(Value::Bool(p.resolve(obs).is_some_and(|v| !v.is_null()))),
+        Operand::Has(p) => Some(Value::Bool(match p.resolve(obs) {
+            None | Some(Value::Null) => false,
+            // `has([BODY])`: whether there is a body at all.
+            Some(Value::String(s)) if p.path.is_empty() => !s.trim().is_empty(),
+            Some(_) => true,
+        })),
         Operand::Literal(l) => Some(literal(l)),
         Operand::Pattern(_) | Operand::Any(_) => None,
     }
 }
 
-/// A literal's value: number, duration (as milliseconds), boolean, else text.
-fn literal(text: &str) -> Value {
-    if let Ok(n) = text.parse::<f64>() {
-        return serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null);
+/// The number of elements of `text` when it is a JSON array.
+fn json_array_len(text: &str) -> Option<usize> {
+    let t = text.trim();
+    if !(t.starts_with('[') && t.ends_with(']')) {
+        return None;
     }
-    match text {
-        "true" => return Value::Bool(true),
-        "false" => return Value::Bool(false),
-        _ => {}
-    }
-    let is_duration =
-        text.len() > 1 && text.starts_with(|c: char| c.is_ascii_digit()) && text.ends_with(['s', 'm', 'h', 'd']);
-    if is_duration {
-        if let Ok(d) = tugboat::stack::probes::HumanDuration::parse(text) {
-            return Value::from(d.0.as_millis() as f64);
-        }
-    }
-    Value::String(text.to_string())
+    serde_json::from_str::<Vec<serde::de::IgnoredAny>>(t).ok().map(|items| items.len())
 }
 
+/// A literal's value: `true`/`false`, else its text (which compares as a number or a duration where it
+/// reads as one, like any observed text).
+fn literal(text: &str) -> Value {
+    match text {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(text.to_string()),
+    }
+}
+
+/// A value as a number, for `==` and `!=`.
 fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::String(s) => parse_number(s.trim()),
         Value::Bool(_) | Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
+}
+
+/// A value as a number for `<`, `<=`, `>`, `>=`: a number, or a duration in milliseconds (`720h`).
+fn magnitude(v: &Value) -> Option<f64> {
+    number(v).or_else(|| match v {
+        Value::String(s) => duration_ms(s.trim()),
+        _ => None,
+    })
+}
+
+/// Decimal text (`12`, `-1.5`, `1e3`), or a Go integer literal with a base prefix (`0x1F`, `0o17`,
+/// `0b101`, signed or not), which Gatus reads through Go's `strconv.ParseInt(s, 0, 64)`. Leading-zero
+/// octal (`010`) and `_` separators, which Go also reads, are not numbers here (docs/watch.md).
+fn parse_number(t: &str) -> Option<f64> {
+    let (negative, unsigned) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let radix = match unsigned.get(..2) {
+        Some("0x" | "0X") => Some(16),
+        Some("0o" | "0O") => Some(8),
+        Some("0b" | "0B") => Some(2),
+        _ => None,
+    };
+    if let Some(radix) = radix {
+        let digits = &unsigned[2..];
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        let n = i64::from_str_radix(digits, radix).ok()? as f64;
+        return Some(if negative { -n } else { n });
+    }
+    t.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// A duration in milliseconds: one or more number-unit pairs as Go's `time.ParseDuration` reads them
+/// (`300ms`, `1.5h`, `1h30m`; units ns, us, µs, ms, s, m, h), plus tug's `d` and `w`.
+fn duration_ms(text: &str) -> Option<f64> {
+    let mut rest = text;
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_ms = match &rest[..unit_len] {
+            "ns" => 1e-6,
+            "us" | "µs" | "μs" => 1e-3,
+            "ms" => 1.0,
+            "s" => 1e3,
+            "m" => 6e4,
+            "h" => 3.6e6,
+            "d" => 8.64e7,
+            "w" => 6.048e8,
+            _ => return None,
+        };
+        total += n * unit_ms;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
 }
 
 fn as_text(v: &Value) -> String {
@@ -404,7 +501,7 @@ fn compare(l: &Value, op: Op, r: &Value) -> bool {
     match op {
         Op::Eq => equals(l, r),
         Op::Ne => !equals(l, r),
-        _ => match (number(l), number(r)) {
+        _ => match (magnitude(l), magnitude(r)) {
             (Some(a), Some(b)) => match op {
                 Op::Lt => a < b,
                 Op::Le => a <= b,
@@ -532,7 +629,9 @@ mod tests {
         for (cond, column, needle) in [
             ("[STATUS] = 200", 10, "use `==`"),
             ("[STATUS]", 9, "expected a comparison"),
-            ("[status] == 200", 2, "upper case"),
+            ("[sta-tus] == 200", 2, "is not a placeholder"),
+            ("pat(a*) == any(1, 2)", 12, "placeholder on the other side"),
+            ("any(1, 2) < [STATUS]", 11, "== and != only"),
             ("[BODY].data[x] == 1", 13, "array index"),
             ("len([BODY] > 1", 4, "not closed"),
             ("[STATUS] < pat(2*)", 10, "== and != only"),
@@ -544,6 +643,55 @@ mod tests {
             let e = Condition::parse(cond).unwrap_err();
             assert!(e.message.contains(needle), "{cond}: {e}");
             assert_eq!(e.column, column, "{cond}: {e}");
+        }
+    }
+
+    #[test]
+    fn numbers_read_as_gatus_reads_them() {
+        let o = obs(json!({
+            "BODY": "{\"hex\":\"0xC0ff33\",\"neg\":\"-0x10\",\"oct\":\"0O17\",\"bin\":\"0b101\",\"zip\":\"010\",\"sep\":\"1_000\",\"uptime\":\"1h30m\",\"inf\":\"inf\"}"
+        }));
+        for (cond, ok) in [
+            ("[BODY].hex == 12648243", true),
+            ("[BODY].hex > 0xC0ff32", true),
+            ("[BODY].neg == -16", true),
+            ("[BODY].oct == 15", true),
+            ("[BODY].bin == 0b0101", true),
+            // Leading-zero octal and `_` separators are not read (Go reads 010 as 8, 1_000 as 1000).
+            ("[BODY].zip == 10", true),
+            ("[BODY].zip == 8", false),
+            ("[BODY].sep == 1000", false),
+            ("[BODY].sep == 1_000", true),
+            // Durations in ordering comparisons only, as in Gatus.
+            ("[BODY].uptime > 1h", true),
+            ("[BODY].uptime < 90m", false),
+            ("[BODY].uptime <= 5400000", true),
+            ("[BODY].uptime == 1h30m", true),
+            ("[BODY].uptime == 5400000", false),
+            // Not a finite number: text.
+            ("[BODY].inf == inf", true),
+            ("[BODY].inf > 1", false),
+        ] {
+            assert_eq!(check(cond, &o).0, ok, "{cond}");
+        }
+    }
+
+    #[test]
+    fn functions_read_on_either_side_and_len_counts_array_bodies() {
+        let o = obs(json!({"STATUS": 429, "BODY": " [1, {\"a\": 2}, [3]]\n", "EMPTY": "", "TEXT": "[not json"}));
+        for (cond, ok, observed) in [
+            ("any(200, 429) == [STATUS]", true, "429"),
+            ("any(200, 204) != [STATUS]", true, "429"),
+            ("pat(4*) == [STATUS]", true, "429"),
+            ("pat(*{*) == [BODY]", true, "\" [1, {\\\"a\\\": 2}, [3]]\\n\""),
+            ("len([BODY]) == 3", true, "3"),
+            ("len([BODY][1]) == 1", true, "1"),
+            ("len([TEXT]) == 9", true, "9"),
+            ("has([EMPTY]) == false", true, "false"),
+            ("has([BODY]) == true", true, "true"),
+            ("[status] == 429", true, "429"),
+        ] {
+            assert_eq!(check(cond, &o), (ok, observed.to_string()), "{cond}");
         }
     }
 

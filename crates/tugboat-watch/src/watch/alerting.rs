@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tugboat::stack::probes::AlertRule;
+use tugboat::stack::probes::{AlertRule, DEFAULT_CONFIRM_INTERVAL};
 use tugboat::store::CheckState;
 
 /// A check's alert rule with every default filled in.
@@ -17,6 +17,9 @@ pub struct Rule {
     pub enabled: bool,
     pub failure_threshold: u32,
     pub success_threshold: u32,
+    /// How soon a failing check is probed again until the failures reach the threshold (`None`: at its
+    /// interval only); see [`super::cadence`].
+    pub confirm_interval: Option<Duration>,
     pub renotify: Option<Duration>,
     pub send_on_resolved: bool,
     /// Provider names, in order; empty means all.
@@ -24,7 +27,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// The check's own settings, then `watch.alert`, then the defaults (2, 1, never, true).
+    /// The check's own settings, then `watch.alert`, then the defaults (2, 1, 1 s, never, true).
     pub fn resolve(check: Option<&AlertRule>, defaults: &AlertRule) -> Rule {
         let pick = |f: fn(&AlertRule) -> Option<u32>, fallback: u32| {
             check.and_then(f).or_else(|| f(defaults)).unwrap_or(fallback).max(1)
@@ -33,6 +36,13 @@ impl Rule {
             enabled: check.and_then(|c| c.enabled).or(defaults.enabled).unwrap_or(true),
             failure_threshold: pick(|a| a.failure_threshold, 2),
             success_threshold: pick(|a| a.success_threshold, 1),
+            confirm_interval: Some(
+                check
+                    .and_then(|c| c.confirm_interval)
+                    .or(defaults.confirm_interval)
+                    .map_or(DEFAULT_CONFIRM_INTERVAL, |d| d.0),
+            )
+            .filter(|d| !d.is_zero()),
             renotify: check.and_then(|c| c.renotify).or(defaults.renotify).map(|d| d.0),
             send_on_resolved: check.and_then(|c| c.send_on_resolved).or(defaults.send_on_resolved).unwrap_or(true),
             providers: check
@@ -109,6 +119,7 @@ mod tests {
             enabled: true,
             failure_threshold: 2,
             success_threshold: 2,
+            confirm_interval: None,
             renotify: Some(Duration::from_secs(60)),
             send_on_resolved: true,
             providers: vec![],
@@ -170,5 +181,8 @@ mod tests {
         let r = Rule::resolve(Some(&check), &watch);
         assert_eq!((r.failure_threshold, r.success_threshold, r.renotify), (3, 1, Some(Duration::from_secs(600))));
         assert!(r.enabled && r.send_on_resolved);
+        assert_eq!(r.confirm_interval, Some(Duration::from_secs(1)));
+        let off = AlertRule { confirm_interval: Some(tugboat::stack::probes::HumanDuration(Duration::ZERO)), ..watch };
+        assert_eq!(Rule::resolve(Some(&check), &off).confirm_interval, None);
     }
 }

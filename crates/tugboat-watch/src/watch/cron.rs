@@ -86,11 +86,16 @@ impl Cron {
     pub fn window_open(&self, t: DateTime<Local>, length: std::time::Duration) -> bool {
         let Some(mut m) = t.with_second(0).and_then(|m| m.with_nanosecond(0)) else { return false };
         let minutes = (length.as_secs() / 60).min(31 * 24 * 60);
+        // A window that ends past chrono's range (a duration of billions of years) stays open.
+        let length = i64::try_from(length.as_secs()).ok().and_then(Duration::try_seconds);
+        let open_at =
+            |start: DateTime<Local>| length.and_then(|l| start.checked_add_signed(l)).is_none_or(|end| t < end);
         for _ in 0..=minutes {
-            if self.matches(&m) && t < m + Duration::seconds(length.as_secs() as i64) {
+            if self.matches(&m) && open_at(m) {
                 return true;
             }
-            m -= Duration::minutes(1);
+            let Some(earlier) = m.checked_sub_signed(Duration::minutes(1)) else { break };
+            m = earlier;
         }
         false
     }
@@ -178,6 +183,14 @@ mod tests {
         assert!(sunday_night.window_open(at(2026, 11, 29, 3, 59), hour));
         assert!(!sunday_night.window_open(at(2026, 11, 29, 4, 0), hour));
         assert!(!sunday_night.window_open(at(2026, 11, 29, 2, 59), hour));
+    }
+
+    #[test]
+    fn regression_cron_window_past_chrono_range() {
+        let sunday_night = Cron::parse("0 3 * * 0").unwrap();
+        let forever = std::time::Duration::from_secs(100_000_000_000_000_000);
+        assert!(sunday_night.window_open(at(2026, 11, 29, 3, 0), forever));
+        crate::fuzzing::cron(b"0 3 * * 0\n1764381600000\n100000000000000000");
     }
 
     #[test]

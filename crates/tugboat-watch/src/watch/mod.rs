@@ -5,9 +5,10 @@
 //! ```text
 //!  check tasks ──outcome──▶ recorder ──state, history──▶ SQLite (state.db)
 //!  (one per check,           │  alert state machine        ▲
-//!   interval ticks,          └─ alert ──▶ outbox rows ─────┘
-//!   bounded by a semaphore)                 │
-//!                            outbox worker ◀┘ deliver, retry with backoff, fail over
+//!   every interval, and      └─ alert ──▶ outbox rows ─────┘
+//!   re-probes to confirm                    │
+//!   a failure; bounded by    outbox worker ◀┘ deliver, retry with backoff, fail over
+//!   a semaphore)
 //!  server: / (status page), /metrics, /api/status — reads the recorder's view and the store
 //!  schedules: at each cron time (on the injected clock) a job runner, in process ──outcome──▶ recorder
 //! ```
@@ -16,6 +17,7 @@
 //! never shows fewer checks than the configuration has.
 
 pub mod alerting;
+pub mod cadence;
 pub mod cron;
 pub mod jobs;
 pub mod notify;
@@ -35,12 +37,12 @@ use tugboat::store::{CheckState, NewAlert, Store};
 
 use crate::probe::{self, Check, Outcome, Prober, Status};
 use alerting::{Action, Rule};
+use cadence::Cadence;
 use cron::Cron;
 use jobs::{Job, JobOutcome, JobRunner};
 use notify::{AlertMessage, Notifier};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9925";
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// A delivery is retried this long before it is given up (and logged as lost).
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -121,7 +123,7 @@ pub fn load(options: &Options) -> Result<Loaded, ConfigError> {
     let mut errors = Vec::new();
     let mut rules = HashMap::new();
     let mut intervals = HashMap::new();
-    let default_interval = watch.interval.map(|i| i.0).unwrap_or(DEFAULT_INTERVAL);
+    let default_interval = watch.interval.map_or(stack::probes::DEFAULT_CHECK_INTERVAL, |i| i.0);
     for check in &checks {
         rules.insert(check.id.clone(), Rule::resolve(check.config.alert.as_ref(), &watch.alert));
         let interval = check.config.interval.map(|i| i.0).unwrap_or(default_interval);
@@ -391,15 +393,24 @@ fn spawn_config_tasks(shared: &Arc<Shared>, tx: &mpsc::Sender<Report>) -> Vec<Jo
         let interval = loaded.intervals[&check.id];
         // Spread first runs over one interval so 1000 checks do not all fire in the same millisecond.
         let offset = interval.mul_f64(i as f64 / count as f64);
+        let rule = loaded.rules.get(&check.id);
+        let mut cadence = Cadence::new(
+            offset,
+            interval,
+            rule.and_then(|r| r.confirm_interval),
+            rule.map_or(1, |r| r.failure_threshold),
+        );
         let (check, prober, permits, tx) = (check.clone(), Arc::clone(&prober), Arc::clone(&permits), tx.clone());
         tasks.push(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let start = tokio::time::Instant::now();
+            let mut due = cadence.first();
             loop {
-                let due = ticks.tick().await;
-                let Ok(_permit) = permits.acquire().await else { return };
-                let drift_ms = due.elapsed().as_secs_f64() * 1000.0;
+                tokio::time::sleep_until(start + due).await;
+                let Ok(permit) = permits.acquire().await else { return };
+                let drift_ms = (start + due).elapsed().as_secs_f64() * 1000.0;
                 let outcome = prober.run(&check).await;
+                drop(permit);
+                due = cadence.after_run(due, outcome.passed(), start.elapsed());
                 if tx.send(Report { outcome, drift_ms, job: None }).await.is_err() {
                     return;
                 }
@@ -522,6 +533,7 @@ fn job_rule() -> Rule {
         enabled: true,
         failure_threshold: 1,
         success_threshold: 1,
+        confirm_interval: None,
         renotify: None,
         send_on_resolved: true,
         providers: vec![],

@@ -5,10 +5,18 @@
 //! of output means an error, whose text is on stderr. Values come back one row per line, tab-separated;
 //! queries that may return tabs or newlines in values must encode them (JSON, hex) — the parity and
 //! introspection queries do.
+//!
+//! A statement may run for as long as it needs, but not in silence over a dead link: a client waiting for a reply
+//! over a connection whose packets are dropped (a cable pulled, a VPN or firewall gone, a host frozen) waits
+//! forever, since no reset ever arrives. So every [`SILENCE`] without a line from the client, the server is asked
+//! over a fresh connection whether it is still there; when it cannot be reached either, the client is killed and
+//! the statement fails naming the database. A slow statement on a reachable server is never cut.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::endpoint::{Endpoint, Engine, Target};
 use super::{find_tool, DbError, Result};
@@ -18,11 +26,20 @@ const PG_NULL: &str = "\u{1}NULL\u{1}";
 
 pub type Row = Vec<Option<String>>;
 
+/// How long a statement may go without a line from the client before the server's reachability is checked.
+pub const SILENCE: Duration = Duration::from_secs(30);
+/// How long the reachability check may take: its connect timeout, and a kill after twice that.
+const PROBE_CONNECT_TIMEOUT_S: u64 = 10;
+/// Lines read ahead of the caller (bounded, so a huge result is never held whole).
+const LINES_AHEAD: usize = 1024;
+
 pub struct Session {
     engine: Engine,
+    endpoint: Endpoint,
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// The client's stdout, line by line, from a reader thread (so a wait can time out).
+    lines: Receiver<std::io::Result<String>>,
     stderr: Arc<Mutex<String>>,
     /// The command line, for error messages (never holds the password).
     command: String,
@@ -130,11 +147,28 @@ impl Session {
                 }
             }
         });
+        let (line_tx, lines) = std::sync::mpsc::sync_channel(LINES_AHEAD);
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                let read = match stdout.read_line(&mut line) {
+                    Ok(0) => break,
+                    Ok(_) => Ok(line),
+                    Err(e) => Err(e),
+                };
+                let failed = read.is_err();
+                if line_tx.send(read).is_err() || failed {
+                    break;
+                }
+            }
+        });
         let mut session = Session {
             engine: ep.engine,
+            endpoint: ep.clone(),
             child,
             stdin,
-            stdout: BufReader::new(stdout),
+            lines,
             stderr,
             command,
             next_marker: 0,
@@ -198,21 +232,42 @@ impl Session {
         let marker = format!("tugboat-end-{}", self.next_marker);
         let sql = sql.trim().trim_end_matches(';');
         self.send(&format!("{sql};\nSELECT '{marker}';\n"))?;
-        let mut line = String::new();
         loop {
-            line.clear();
-            let n = self
-                .stdout
-                .read_line(&mut line)
-                .map_err(|e| DbError::Protocol(format!("reading from {}: {e}", self.command)))?;
-            if n == 0 {
+            let Some(line) = self.next_line()? else {
                 return Err(self.failure("the client exited without an error message".into()));
-            }
+            };
             let text = line.strip_suffix('\n').unwrap_or(&line);
             if text == marker {
                 return Ok(());
             }
             f(self.parse_row(text))?;
+        }
+    }
+
+    /// The client's next line (`None` at its end), waiting as long as the server can be reached; see [`SILENCE`].
+    fn next_line(&mut self) -> Result<Option<String>> {
+        let waiting_since = Instant::now();
+        loop {
+            match self.lines.recv_timeout(SILENCE) {
+                Ok(Ok(line)) => return Ok(Some(line)),
+                Ok(Err(e)) => return Err(DbError::Protocol(format!("reading from {}: {e}", self.command))),
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(why) = reachable(&self.endpoint) {
+                        let _ = self.child.kill();
+                        let _ = self.child.wait();
+                        return Err(DbError::Command {
+                            command: self.command.clone(),
+                            stderr: format!(
+                                "no answer from the database {} for {} s, and a new connection failed too ({why}): \
+                                 the network to it or the server is down",
+                                self.endpoint,
+                                waiting_since.elapsed().as_secs()
+                            ),
+                        });
+                    }
+                }
+            }
         }
     }
 
@@ -235,6 +290,43 @@ impl Session {
     /// The first column of the first row.
     pub fn query_value(&mut self, sql: &str) -> Result<Option<String>> {
         Ok(self.query(sql)?.into_iter().next().and_then(|r| r.into_iter().next()).flatten())
+    }
+}
+
+/// Whether a fresh connection to `ep` answers `SELECT 1` within the probe's timeout; else why not.
+pub fn reachable(ep: &Endpoint) -> std::result::Result<(), String> {
+    let connect_timeout = format!("--connect-timeout={PROBE_CONNECT_TIMEOUT_S}");
+    let mut cmd = match ep.engine {
+        Engine::Mariadb => {
+            client_command(ep, "mariadb", &[&connect_timeout, "--batch", "-e", "SELECT 1", &ep.database])
+        }
+        Engine::Postgres => client_command(ep, "psql", &["-X", "-q", "-A", "-t", "-c", "SELECT 1", "-d", &ep.database]),
+    }
+    .map_err(|e| e.to_string())?;
+    cmd.env("PGCONNECT_TIMEOUT", PROBE_CONNECT_TIMEOUT_S.to_string());
+    let mut probe =
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    // The connect timeout may not cover every step after the TCP handshake: the probe gets twice that, then a kill.
+    let deadline = Instant::now() + Duration::from_secs(2 * PROBE_CONNECT_TIMEOUT_S);
+    loop {
+        match probe.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = probe.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                let stderr = stderr.trim();
+                return Err(if stderr.is_empty() { format!("the check exited with {status}") } else { stderr.into() });
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                let _ = probe.kill();
+                let _ = probe.wait();
+                return Err(format!("no answer to a new connection within {} s", 2 * PROBE_CONNECT_TIMEOUT_S));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
     }
 }
 
@@ -299,5 +391,31 @@ pub fn quote_literal(engine: Engine, value: &str) -> String {
     match engine {
         Engine::Mariadb => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''")),
         Engine::Postgres => format!("'{}'", value.replace('\'', "''")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::scratch::ScratchServer;
+
+    #[test]
+    fn a_statement_silent_for_longer_than_the_deadline_on_a_reachable_server_is_not_cut() {
+        let server = ScratchServer::start(Engine::Mariadb).unwrap();
+        let mut session = Session::connect(&server.endpoint("mysql")).unwrap();
+        let started = Instant::now();
+        let sql = format!("SELECT SLEEP({}) + 7", SILENCE.as_secs() + 3);
+        assert_eq!(session.query_value(&sql).unwrap().as_deref(), Some("7"));
+        assert!(started.elapsed() > SILENCE, "the statement outlasted the silence deadline");
+    }
+
+    #[test]
+    fn a_server_that_cannot_be_reached_is_reported_with_the_clients_error() {
+        let server = ScratchServer::start(Engine::Mariadb).unwrap();
+        let ep = server.endpoint("mysql");
+        assert_eq!(reachable(&ep), Ok(()));
+        drop(server);
+        let why = reachable(&ep).unwrap_err();
+        assert!(why.contains("Can't connect"), "{why}");
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deployment::{DeployTarget, ProxyConfig};
 use super::error::{ConfigError, Location};
-use super::probes::{provider_names, AlertProviderConfig, CheckConfig, WatchConfig};
+use super::probes::{provider_names, AlertProviderConfig, AlertRule, CheckConfig, HumanDuration, WatchConfig};
 use super::yaml::{self, Node, Span};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -46,6 +46,8 @@ pub struct TugboatConfig {
     pub deploy: BTreeMap<String, DeployTarget>,
     /// `tug export k8s`: namespace, overlays, volume sizes, probes, ingress, CloudNativePG.
     pub kubernetes: Option<super::kubernetes::KubernetesConfig>,
+    /// What `tug doctor` expects of the host: mount points and their types (docs/doctor.md).
+    pub host: Option<crate::doctor::expect::HostExpectations>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -233,6 +235,7 @@ fn validate(config: &TugboatConfig, root: &Node) -> Result<(), ConfigError> {
     }
     validate_monitoring(config, root, &mut errors);
     validate_kubernetes(config, root, &mut errors);
+    crate::doctor::expect::validate(config, root, &mut errors);
     ConfigError::collect(errors)
 }
 
@@ -361,6 +364,13 @@ fn validate_monitoring(config: &TugboatConfig, root: &Node, errors: &mut Vec<Con
                     fail(format!("unknown alert provider `{provider}`; providers: {}", names.join(", ")));
                 }
             }
+            if let Some(alert) = &check.alert {
+                let interval = check.interval.or(config.watch.as_ref().and_then(|w| w.interval));
+                let item = root.get_path(&["checks", suite]).and_then(|n| n.as_seq()).and_then(|s| s.get(i));
+                let at = item.and_then(|n| n.get_path(&["alert", "confirm_interval"])).map(|n| n.span.clone());
+                let key = format!("{key}.alert.confirm_interval");
+                validate_confirm_interval(alert, interval, at.unwrap_or(span), key, errors);
+            }
         }
     }
     for (i, provider) in config.alerts.iter().enumerate() {
@@ -392,6 +402,8 @@ fn validate_monitoring(config: &TugboatConfig, root: &Node, errors: &mut Vec<Con
         }
     }
     if let Some(watch) = &config.watch {
+        let span = span_of(&["watch", "alert", "confirm_interval"]);
+        validate_confirm_interval(&watch.alert, watch.interval, span, "watch.alert.confirm_interval".into(), errors);
         for suite in watch.suites.iter().flatten().filter(|s| !config.checks.contains_key(*s)) {
             errors.push(ConfigError::at(
                 Location::new(span_of(&["watch", "suites"]), "watch.suites"),
@@ -405,6 +417,30 @@ fn validate_monitoring(config: &TugboatConfig, root: &Node, errors: &mut Vec<Con
             ));
         }
     }
+}
+
+/// `confirm_interval`: 0 (off), or at least 100 ms and shorter than the interval it is meant to cut short
+/// (`interval`: the check's or `watch.interval`, else the default).
+fn validate_confirm_interval(
+    alert: &AlertRule,
+    interval: Option<HumanDuration>,
+    span: Span,
+    key: String,
+    errors: &mut Vec<ConfigError>,
+) {
+    let Some(confirm) = alert.confirm_interval.filter(|c| !c.0.is_zero()) else { return };
+    let interval = interval.unwrap_or(HumanDuration(super::probes::DEFAULT_CHECK_INTERVAL));
+    let message = if confirm.0 < std::time::Duration::from_millis(100) {
+        format!("{confirm} is below 100ms: re-probe at least 100ms apart, or write 0 to turn re-probes off")
+    } else if confirm >= interval {
+        format!(
+            "{confirm} is not shorter than the check interval ({interval}): re-probes would come no sooner than \
+             the next run; shorten it, or write 0 to turn re-probes off"
+        )
+    } else {
+        return;
+    };
+    errors.push(ConfigError::at(Location::new(span, key), message));
 }
 
 impl Keep {
@@ -476,6 +512,31 @@ mod tests {
     fn unknown_key_points_at_the_key() {
         let e = load_str("stack: x\npolicy:\n  published_port: [1]\n").unwrap_err();
         assert!(e.starts_with("DIR/tugboat.yml:3:3: policy.published_port: unknown field `published_port`"), "{e}");
+    }
+
+    #[test]
+    fn confirm_interval_is_off_or_between_100ms_and_the_interval() {
+        let check = |alert: &str| {
+            format!("checks:\n  live:\n    - name: api\n      http: http://127.0.0.1/\n      interval: 5s\n      alert: {alert}\n")
+        };
+        assert!(load_str(&check("{ confirm_interval: 0 }")).is_ok());
+        assert!(load_str(&check("{ confirm_interval: 500ms }")).is_ok());
+        let e = load_str(&check("{ confirm_interval: 50ms }")).unwrap_err();
+        assert!(
+            e.starts_with("DIR/tugboat.yml:6:34: checks.live[0].alert.confirm_interval: 50ms is below 100ms"),
+            "{e}"
+        );
+        let e = load_str(&check("{ confirm_interval: 5s }")).unwrap_err();
+        assert!(e.contains("5s is not shorter than the check interval (5s)"), "{e}");
+        // watch.alert's is measured against watch.interval, else the default 10 s.
+        let e = load_str("watch:\n  alert:\n    confirm_interval: 10s\n").unwrap_err();
+        assert!(
+            e.starts_with(
+                "DIR/tugboat.yml:3:23: watch.alert.confirm_interval: 10s is not shorter than the check interval (10s)"
+            ),
+            "{e}"
+        );
+        assert!(load_str("watch:\n  interval: 1m\n  alert: { confirm_interval: 10s }\n").is_ok());
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub fn parse(
             let name = line.trim();
             if is_name(name) {
                 if let Some(value) = lookup(name) {
+                    // Like `NAME=value`, a later line replaces an earlier one (found by fuzzing).
+                    entries.retain(|e| e.name != name);
                     entries.push(EnvEntry { name: name.to_string(), value, line: line_no });
                 }
                 continue;

@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// How often `tug watch` runs a check without `interval` or `watch.interval`.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How soon a check that starts failing is probed again (`alert.confirm_interval`).
+pub const DEFAULT_CONFIRM_INTERVAL: Duration = Duration::from_secs(1);
+
 /// One check of a suite: exactly one probe (`http`, `tcp`, `tls`, `dns`, `sql`, `container`, `host`, `gpu`,
 /// `drift`)
 /// or `steps`, HTTP requests run in order that pass values on with `store`. Strings may use `${VAR}`
@@ -112,6 +117,11 @@ pub struct AlertRule {
     pub enabled: Option<bool>,
     /// Consecutive failures before an alert (default 2).
     pub failure_threshold: Option<u32>,
+    /// When a passing check fails, it is probed again this soon (instead of at its next interval) until
+    /// the failures reach `failure_threshold` or a probe passes; each re-probe counts like any run.
+    /// Default 1 s; `0` turns re-probes off. At least 100 ms, and shorter than the check's interval to
+    /// have any effect.
+    pub confirm_interval: Option<HumanDuration>,
     /// Consecutive successes before the incident is resolved (default 1).
     pub success_threshold: Option<u32>,
     /// Repeat an open incident's alert this often (default: never).
@@ -254,8 +264,13 @@ impl<'de> Deserialize<'de> for HumanDuration {
             serde_json::Value::Number(n) => n
                 .as_f64()
                 .filter(|s| *s >= 0.0)
-                .map(|s| HumanDuration(Duration::from_secs_f64(s)))
-                .ok_or_else(|| serde::de::Error::custom("a duration must not be negative")),
+                .ok_or_else(|| serde::de::Error::custom("a duration must not be negative"))
+                .and_then(|s| {
+                    // A huge number (`1e300`) is no duration either; `from_secs_f64` would panic on it.
+                    Duration::try_from_secs_f64(s)
+                        .map(HumanDuration)
+                        .map_err(|_| serde::de::Error::custom(format!("{s} seconds is too long for a duration")))
+                }),
             _ => Err(serde::de::Error::custom("expected a duration such as 10s, 5m or 2h")),
         }
     }

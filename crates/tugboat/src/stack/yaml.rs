@@ -292,6 +292,12 @@ struct Builder {
 impl Builder {
     /// The position in the file as written of a position in the text handed to yaml-rust2.
     fn span(&self, mark: Marker) -> Span {
+        // yaml-rust2 puts the end of a text without a final line break on the line after the last one
+        // (found by fuzzing): point at the start of the last line, which the file has.
+        let last_line = self.pads.len().max(1);
+        if mark.line() > last_line {
+            return Span::new(&self.file, last_line as u32, 1);
+        }
         let pad = mark.line().checked_sub(1).and_then(|i| self.pads.get(i)).copied().unwrap_or(0);
         Span::new(&self.file, mark.line() as u32, mark.col().saturating_sub(pad) as u32 + 1)
     }

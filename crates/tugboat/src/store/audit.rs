@@ -305,7 +305,7 @@ fn format_time_ms(time_ms: i64) -> Result<String, String> {
         .map_err(|e| format!("time_ms {time_ms} cannot be formatted: {e}"))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -323,6 +323,20 @@ impl Store {
 
     /// [`Store::append_audit`] with an explicit time, for tests and imports.
     pub(crate) fn append_audit_at(&mut self, event: NewAuditEvent, time_ms: i64) -> Result<AuditEvent, StoreError> {
+        let path = self.display_path();
+        self.append_audit_closing(event, time_ms, None)?
+            .ok_or(StoreError::InvalidAuditEvent { path, detail: "the event was not written".into() })
+    }
+
+    /// Appends the event of an operation and, in the same transaction, removes its `open_operations` row:
+    /// after a crash either the event exists or the row does, never both or neither. `None` when the row
+    /// is already gone: another process wrote that event first.
+    pub(crate) fn append_audit_closing(
+        &mut self,
+        event: NewAuditEvent,
+        time_ms: i64,
+        open_operation: Option<i64>,
+    ) -> Result<Option<AuditEvent>, StoreError> {
         let path = self.display_path();
         let invalid = |detail: String| StoreError::InvalidAuditEvent { path: path.clone(), detail };
         let sql_err = |cause| StoreError::Sqlite { path: path.clone(), cause };
@@ -388,12 +402,17 @@ impl Store {
             rusqlite::params![seq, hash],
         )
         .map_err(sql_err)?;
+        if let Some(id) = open_operation {
+            if tx.execute("DELETE FROM open_operations WHERE id = ?1", [id]).map_err(sql_err)? == 0 {
+                return Ok(None); // dropping the transaction rolls the event back
+            }
+        }
         tx.commit().map_err(sql_err)?;
 
         // Return what a later `audit_events` will read back: params as parsed from the stored
         // text, so callers never see a value that differs from the log.
         let params = serde_json::from_str(&params_json).map_err(|e| invalid(e.to_string()))?;
-        Ok(AuditEvent {
+        Ok(Some(AuditEvent {
             seq,
             time,
             time_ms,
@@ -405,7 +424,7 @@ impl Store {
             outcome: event.outcome,
             prev_hash,
             hash,
-        })
+        }))
     }
 
     /// Events in chain order, optionally only those with `time_ms >= since_ms`.

@@ -224,6 +224,20 @@ const MIGRATIONS: &[&str] = &[
         summary TEXT NOT NULL
     );
     CREATE INDEX smoke_runs_suite ON smoke_runs (stack, suite, time_ms);",
+    // 7: operations begun and not yet finished, so the next command writes the audit event of one whose
+    //    process was killed (SIGKILL, power cut) before it could (see `operation.rs`).
+    "CREATE TABLE open_operations (
+        id            INTEGER PRIMARY KEY,
+        pid           INTEGER NOT NULL,
+        pid_start     TEXT NOT NULL,
+        host          TEXT NOT NULL,
+        started_ms    INTEGER NOT NULL,
+        actor         TEXT NOT NULL,
+        command       TEXT NOT NULL,
+        stack         TEXT NOT NULL,
+        config_digest TEXT NOT NULL,
+        params        TEXT NOT NULL
+    );",
 ];
 
 /// How long a writer waits for another process's write transaction before giving up.
