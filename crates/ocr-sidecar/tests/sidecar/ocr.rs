@@ -289,7 +289,8 @@ async fn calls_to_ollama_are_bounded_over_all_requests() {
     require_poppler();
     let h = Harness::with(&[("OCR_PAGE_CONCURRENCY", "4"), ("OCR_OLLAMA_CONCURRENCY", "2")]).await;
     h.write("four.pdf", &numbered_pdf(4));
-    h.ollama.set_latency(Duration::from_millis(100));
+    // Long enough that two calls overlap however slowly the machine renders (100 ms did not, under load).
+    h.ollama.set_latency(Duration::from_millis(1000));
     let body = json!({"path": "four.pdf"});
     let (a, b, c) = tokio::join!(h.post("/ocr", &body), h.post("/ocr", &body), h.post("/ocr", &body));
     for (status, answer) in [a, b, c] {

@@ -67,7 +67,7 @@ fn fault(f: &Fixture, args: &[&str], after: Duration, signal: &str) -> (Ended, u
         if start.elapsed() >= after {
             break;
         }
-        std::thread::sleep(Duration::from_millis(5).min(after - start.elapsed()));
+        std::thread::sleep(Duration::from_millis(5).min(after.saturating_sub(start.elapsed())));
     }
     child.signal(signal);
     let (code, _) = child.wait();
