@@ -16,6 +16,10 @@ pub struct Config {
     pub ignore_sigterm: bool,
     /// Answer 500 to every request after the first N (deploy rollback tests).
     pub fail_after: Option<u64>,
+    /// Lines written at start (log tests): TEXT to stdout, TEXT to stderr, one line of N bytes to stdout.
+    pub print: Option<String>,
+    pub print_stderr: Option<String>,
+    pub print_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -30,6 +34,9 @@ impl Default for Config {
             exit_code: None,
             ignore_sigterm: false,
             fail_after: None,
+            print: None,
+            print_stderr: None,
+            print_bytes: None,
         }
     }
 }
@@ -59,11 +66,23 @@ pub enum Command {
 pub const USAGE: &str = "\
 usage: tug-testserver [--listen ADDR] [--version TEXT] [--unhealthy] [--healthy-after N] [--slow MS]
                       [--exit-after MS] [--exit-code CODE] [--ignore-sigterm] [--fail-after N]
+                      [--print TEXT] [--print-stderr TEXT] [--print-bytes N]
        tug-testserver health [--url URL]
 every flag can also be set as TESTSERVER_<FLAG> (e.g. TESTSERVER_HEALTHY_AFTER=3); flags win";
 
 /// The flags that take a value, and the boolean ones; the env var is `TESTSERVER_` + upper-cased name.
-const VALUE_FLAGS: [&str; 7] = ["listen", "version", "healthy-after", "slow", "exit-after", "exit-code", "fail-after"];
+const VALUE_FLAGS: [&str; 10] = [
+    "listen",
+    "version",
+    "healthy-after",
+    "slow",
+    "exit-after",
+    "exit-code",
+    "fail-after",
+    "print",
+    "print-stderr",
+    "print-bytes",
+];
 const BOOL_FLAGS: [&str; 2] = ["unhealthy", "ignore-sigterm"];
 
 fn env_name(flag: &str) -> String {
@@ -164,6 +183,9 @@ fn apply_value(config: &mut Config, flag: &str, value: &str) -> Result<(), Strin
         "slow" => config.slow_ms = number()?,
         "exit-after" => config.exit_after_ms = Some(number()?),
         "fail-after" => config.fail_after = Some(number()?),
+        "print" => config.print = Some(value.to_string()),
+        "print-stderr" => config.print_stderr = Some(value.to_string()),
+        "print-bytes" => config.print_bytes = Some(number()?),
         _ => {
             config.exit_code =
                 Some(value.trim().parse::<i32>().map_err(|_| format!("expected an exit code, got {value:?}"))?)

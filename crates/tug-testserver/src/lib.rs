@@ -9,6 +9,8 @@
 //! - `GET /sse?n=N&every=MS` -> `text/event-stream`: N events (`data: I`), each flushed, MS apart
 //! - `GET /ws` -> a WebSocket (RFC 6455) that echoes text/binary frames and answers pings
 //! - `--fail-after N` answers 500 to every request after the first N (deploy rollback tests)
+//! - `--print TEXT`, `--print-stderr TEXT`, `--print-bytes N` write a line at start (to stdout, to
+//!   stderr, and [`pattern_line`]`(N)` to stdout): known lines for `tug logs` tests
 //! - `tug-testserver health [--url …]`: the HEALTHCHECK command
 //!
 //! Every flag is also read from `TESTSERVER_<FLAG>` (e.g. `TESTSERVER_VERSION`); flags win.
@@ -25,6 +27,12 @@ pub use health::{get_status, health_command};
 pub use image::{build_static_binary, workspace_root, write_image_context, DOCKERFILE, TARGET};
 pub use server::{root_json, Server};
 pub use ws::accept_key;
+
+/// A line of `n` bytes (no newline) anyone can rebuild: `0123456789ABCDEF…Z` repeated.
+pub fn pattern_line(n: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    (0..n).map(|i| char::from(ALPHABET[i % ALPHABET.len()])).collect()
+}
 
 #[cfg(test)]
 mod tests;

@@ -32,6 +32,15 @@ fn exit_code(code: i32) -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
+    if let Some(text) = &config.print {
+        println!("{text}");
+    }
+    if let Some(text) = &config.print_stderr {
+        eprintln!("{text}");
+    }
+    if let Some(n) = config.print_bytes {
+        println!("{}", tug_testserver::pattern_line(usize::try_from(n).unwrap_or(usize::MAX)));
+    }
     if let Some(code) = config.exit_immediately() {
         println!("exiting with code {code}");
         return exit_code(code);

@@ -63,6 +63,9 @@ fn every_flag() {
             exit_code: Some(7),
             ignore_sigterm: true,
             fail_after: Some(4),
+            print: None,
+            print_stderr: None,
+            print_bytes: None,
         }
     );
     // With --exit-after the code is for later, not for now.
@@ -285,4 +288,14 @@ fn websocket_echo() {
     assert_eq!(reply, [0x81, 0x03, b'h', b'e', b'y']);
     // Without the upgrade headers: 400.
     assert_eq!(get(addr, "/ws").0, "HTTP/1.1 400 Bad Request");
+}
+
+#[test]
+fn print_flags_are_read_from_flags_and_env() {
+    let config =
+        serve_config(&["--print", "hello world", "--print-bytes", "20000"], &[("TESTSERVER_PRINT_STDERR", "oops")]);
+    assert_eq!(config.print.as_deref(), Some("hello world"));
+    assert_eq!(config.print_stderr.as_deref(), Some("oops"));
+    assert_eq!(config.print_bytes, Some(20000));
+    assert_eq!(pattern_line(12), "0123456789AB");
 }

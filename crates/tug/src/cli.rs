@@ -66,6 +66,8 @@ pub enum Command {
     /// Compare the running stack with its files: missing, orphaned, changed image or config,
     /// unhealthy, restarting or stopped containers; exit 1 on drift
     Status(StatusArgs),
+    /// Show the stack's container logs, merged by time and prefixed `service-N |`; secrets masked
+    Logs(LogsArgs),
     /// Host preflight for the stack: engine, Compose, cgroups, kernel, forwarding, space, mounts, GPU,
     /// ports, memory, backup repository; exit 1 on any failed check
     Doctor(DoctorArgs),
@@ -188,6 +190,30 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only these services' containers (all when none are given)
+    pub services: Vec<String>,
+    /// Keep reading: print lines as they are written, until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Lines from this time on: an RFC 3339 time, a date, or a duration back from now (10m, 2h, 7d)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Lines up to this time (same forms as --since)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only lines matching this regular expression (matched after secrets are masked)
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+    /// The last N lines of each container
+    #[arg(short = 'n', long, value_name = "N")]
+    pub tail: Option<u64>,
     /// The stack's directory (tugboat.yml and its compose files)
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,

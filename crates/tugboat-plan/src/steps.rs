@@ -474,7 +474,7 @@ fn redact(text: &str, declared: &[String], variables: impl Iterator<Item = (Stri
 /// Variables that hold secrets because `tugboat.yml` uses them so, whatever they are called (`REPO_PW`):
 /// each `password_env`, the watch token, the password of a database URL (`mysql://u:${PW}@…`), and every
 /// variable in a webhook's or the heartbeat's URL and headers (a chat hook's URL is its own token).
-fn declared_secret_variables(config: &tugboat::stack::TugboatConfig) -> Vec<String> {
+pub fn declared_secret_variables(config: &tugboat::stack::TugboatConfig) -> Vec<String> {
     let mut names: Vec<String> = config.databases.values().filter_map(|d| d.password_env.clone()).collect();
     for url in config.databases.values().filter_map(|d| d.url.as_deref()) {
         let authority = url.split_once("://").map_or(url, |(_, rest)| rest);

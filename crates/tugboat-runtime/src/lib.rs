@@ -5,6 +5,7 @@
 //! - [`engine`]: the small [`engine::Engine`] trait the runtime acts through, and [`engine::Docker`]
 //! - [`up`], [`down`], [`status`]: the operations `tug up` and `tug down`, and the drift report
 //! - [`doctor`]: `tug doctor`'s engine checks and the stack's binds, ports, memory and GPUs
+//! - [`logs`]: `tug logs`: containers' log lines joined, filtered, redacted and merged by time
 //! - [`build`]: `build:` contexts (`.dockerignore`, tar) for the Engine API's builder
 
 pub mod build;
@@ -14,6 +15,7 @@ pub mod doctor;
 pub mod down;
 pub mod engine;
 pub mod labels;
+pub mod logs;
 pub mod observe;
 pub mod spec;
 pub mod status;

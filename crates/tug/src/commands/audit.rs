@@ -11,7 +11,7 @@ use crate::render;
 pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
     match cmd {
         AuditCommand::Log(args) => {
-            let since = args.since.as_deref().map(parse_since).transpose()?;
+            let since = args.since.as_deref().map(|s| parse_time("--since", s)).transpose()?;
             // Reading never creates a state database.
             let events = match super::state_path(&args.dir, g).exists() {
                 true => super::open_store(&args.dir, g)?.audit_events(since).context("cannot read the audit log")?,
@@ -47,16 +47,17 @@ pub fn run(g: &Global, cmd: &AuditCommand) -> anyhow::Result<Exit> {
     }
 }
 
-/// `24h`, `7d`, `30m` ago, or an RFC 3339 time, or a `YYYY-MM-DD` date (UTC midnight), as unix ms.
-fn parse_since(s: &str) -> anyhow::Result<i64> {
+/// `24h`, `7d`, `30m` ago, or an RFC 3339 time, or a `YYYY-MM-DD` date (UTC midnight), as unix ms
+/// (`flag` names the option in errors).
+pub(super) fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     // A date is all digits and dashes; a duration starts with digits and ends in a unit.
     if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains(['-', ':']) {
-        let ago = HumanDuration::parse(s).map_err(|e| UsageError(format!("--since {s:?}: {e}")))?;
+        let ago = HumanDuration::parse(s).map_err(|e| UsageError(format!("{flag} {s:?}: {e}")))?;
         return i64::try_from(ago.0.as_millis())
             .ok()
             .and_then(|ago| (now_ms as i64).checked_sub(ago))
-            .ok_or_else(|| UsageError(format!("--since {s:?}: that is too long ago")).into());
+            .ok_or_else(|| UsageError(format!("{flag} {s:?}: that is too long ago")).into());
     }
     use time::format_description::well_known::Rfc3339;
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
@@ -67,7 +68,7 @@ fn parse_since(s: &str) -> anyhow::Result<i64> {
         return Ok(d.midnight().assume_utc().unix_timestamp() * 1000);
     }
     Err(UsageError(format!(
-        "--since {s:?}: expected a duration like 24h or 7d, an RFC 3339 time, or a date like 2026-11-01"
+        "{flag} {s:?}: expected a duration like 24h or 7d, an RFC 3339 time, or a date like 2026-11-01"
     ))
     .into())
 }

@@ -11,6 +11,7 @@ mod doctor;
 mod drill;
 mod export;
 mod init;
+mod logs;
 mod migrate;
 mod parity;
 mod plan;
@@ -49,6 +50,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Up(args) => runtime::up(g, args),
         Command::Down(args) => runtime::down(g, args),
         Command::Status(args) => runtime::status(g, args),
+        Command::Logs(args) => logs::run(g, args),
         Command::Doctor(args) => doctor::run(g, args),
         Command::Proxy(args) => proxy::run(g, args),
         Command::Deploy(args) => deploy::deploy(g, args),

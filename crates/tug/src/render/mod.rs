@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod drill;
 pub mod error;
 pub mod init;
+pub mod logs;
 pub mod migrate;
 pub mod parity;
 pub mod plan;

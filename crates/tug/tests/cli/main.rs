@@ -31,6 +31,7 @@ mod export_k8s;
 mod faults;
 mod formats;
 mod help;
+mod logs;
 mod operations;
 mod operations_backup;
 mod plans;

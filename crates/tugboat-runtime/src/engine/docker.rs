@@ -12,7 +12,12 @@ use bollard::models::{
 use bollard::query_parameters as q;
 use futures_util::StreamExt;
 
+use crate::logs::{LogsQuery, Stream};
+
 use super::{BuildRequest, ContainerSummary, Engine, EngineError, ImageInfo, Result, StreamEvent};
+
+/// How often a follow that sees no output looks at the cancellation token.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
 
 /// Long enough for a build or a stop with a long grace period; an absent engine fails at connect, at once.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(900);
@@ -265,6 +270,48 @@ impl Engine for Docker {
     fn remove(&self, id: &str, volumes: bool) -> Result<()> {
         let options = q::RemoveContainerOptions { v: volumes, force: true, link: false };
         self.block(|| format!("removing {id}"), self.client.remove_container(id, Some(options)))
+    }
+
+    fn logs(
+        &self,
+        ids: &[String],
+        query: &LogsQuery,
+        cancel: &tugboat::ops::CancelToken,
+        on_chunk: &mut dyn FnMut(usize, Stream, &[u8]) -> bool,
+    ) -> Result<()> {
+        let options = q::LogsOptions {
+            follow: query.follow,
+            stdout: true,
+            stderr: true,
+            since: query.since.and_then(|s| i32::try_from(s).ok()).unwrap_or(0),
+            until: query.until.and_then(|u| i32::try_from(u).ok()).unwrap_or(0),
+            timestamps: true,
+            tail: query.tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
+        };
+        self.runtime.block_on(async {
+            // One stream per container, polled together: lines arrive in the order the containers write them.
+            let streams = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| self.client.logs(id, Some(options.clone())).map(move |item| (i, item)).boxed_local());
+            let mut all = futures_util::stream::select_all(streams);
+            while !cancel.is_cancelled() {
+                let Ok(next) = tokio::time::timeout(CANCEL_POLL, all.next()).await else { continue };
+                let Some((i, item)) = next else { break };
+                let output = item.map_err(|e| self.error(format!("reading the log of {}", ids[i]), e))?;
+                let (stream, bytes) = match output {
+                    bollard::container::LogOutput::StdOut { message } => (Stream::Stdout, message),
+                    bollard::container::LogOutput::StdErr { message } => (Stream::Stderr, message),
+                    // A container with a TTY: one raw stream (the terminal merges stdout and stderr).
+                    bollard::container::LogOutput::Console { message } => (Stream::Stdout, message),
+                    bollard::container::LogOutput::StdIn { .. } => continue,
+                };
+                if !on_chunk(i, stream, &bytes) {
+                    break;
+                }
+            }
+            Ok(())
+        })
     }
 }
 

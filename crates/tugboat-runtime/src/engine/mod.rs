@@ -8,7 +8,9 @@ mod docker;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, NetworkCreateRequest, VolumeCreateRequest,
 };
-use tugboat::ops::{Classify, ErrorKind};
+use tugboat::ops::{CancelToken, Classify, ErrorKind};
+
+use crate::logs::{LogsQuery, Stream};
 
 pub use auth::{registry_credentials, registry_of};
 pub use docker::{split_tag, Docker};
@@ -97,6 +99,16 @@ pub trait Engine {
     fn rename(&self, id: &str, name: &str) -> Result<()>;
     /// Removes the container (forcibly) and its anonymous volumes when `volumes`.
     fn remove(&self, id: &str, volumes: bool) -> Result<()>;
+    /// The logs of these containers (stdout and stderr, each entry timestamped), read concurrently; each
+    /// chunk goes to `on_chunk` with its container's index as it arrives (false stops). Returns when every
+    /// stream has ended (with `follow`: the containers stopped) or `cancel` is set.
+    fn logs(
+        &self,
+        ids: &[String],
+        query: &LogsQuery,
+        cancel: &CancelToken,
+        on_chunk: &mut dyn FnMut(usize, Stream, &[u8]) -> bool,
+    ) -> Result<()>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,172 @@
+//! `tug logs`: the stack's container logs through the Engine API. Each container's entries become whole
+//! lines (16 KiB partial pieces joined), are filtered by time, redacted, then filtered by `--grep` (on the
+//! redacted text, so a search cannot probe for a secret), and merged across containers by timestamp —
+//! or, when following, passed on as they arrive.
+//!
+//! Only what the engine still has is read: a removed container's log is gone (history comes with the
+//! collector in `tug watch`).
+
+mod entry;
+mod merge;
+mod redact;
+mod select;
+
+pub use regex::Regex;
+use serde::Serialize;
+use tugboat::ops::CancelToken;
+
+use crate::engine::{Engine, EngineError};
+use crate::observe::project_containers;
+
+pub use entry::PARTIAL_SIZE;
+pub use merge::merge_sorted;
+pub use redact::Redactor;
+pub use select::{select, Source, UnknownService};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What the engine is asked for, per container (whole seconds: the Engine API's resolution).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogsQuery {
+    pub follow: bool,
+    /// Unix seconds.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// The last N entries of each container.
+    pub tail: Option<u64>,
+}
+
+/// One line of one container.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogLine {
+    /// RFC 3339 with nanoseconds, as the engine stamped the line's first piece.
+    pub time: String,
+    #[serde(skip)]
+    pub nanos: i128,
+    pub service: String,
+    pub container: String,
+    /// `service-N`, the prefix of the human output.
+    #[serde(skip)]
+    pub label: String,
+    pub stream: Stream,
+    pub line: String,
+}
+
+/// What `tug logs` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Services to read (all when empty).
+    pub services: Vec<String>,
+    pub follow: bool,
+    /// Unix nanoseconds, inclusive.
+    pub since: Option<i128>,
+    pub until: Option<i128>,
+    pub tail: Option<u64>,
+    pub grep: Option<Regex>,
+    pub redactor: Redactor,
+}
+
+impl Request {
+    fn query(&self) -> LogsQuery {
+        const SECOND: i128 = 1_000_000_000;
+        let seconds = |n: i128| i64::try_from(n).ok();
+        LogsQuery {
+            follow: self.follow,
+            since: self.since.and_then(|n| seconds(n.div_euclid(SECOND))),
+            // Rounded up: the exact bound is applied to each line.
+            until: self.until.and_then(|n| seconds(n.div_euclid(SECOND) + 1)),
+            tail: self.tail,
+        }
+    }
+
+    /// The line an entry of `source` becomes, or `None` when the filters drop it.
+    fn line(&self, source: &Source, entry: entry::Entry) -> Option<LogLine> {
+        let outside = self.since.is_some_and(|s| entry.nanos < s) || self.until.is_some_and(|u| entry.nanos > u);
+        if outside && !entry.time.is_empty() {
+            return None;
+        }
+        let line = self.redactor.apply(&String::from_utf8_lossy(&entry.text));
+        if self.grep.as_ref().is_some_and(|re| !re.is_match(&line)) {
+            return None;
+        }
+        Some(LogLine {
+            time: entry.time,
+            nanos: entry.nanos,
+            service: source.service.clone(),
+            container: source.container.clone(),
+            label: source.label.clone(),
+            stream: entry.stream,
+            line,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error(transparent)]
+    UnknownService(#[from] UnknownService),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// The containers of `project` that `services` name (all when empty); `defined` are the services the
+/// stack defines (what an unknown name is told about).
+pub fn sources(
+    engine: &dyn Engine,
+    project: &str,
+    services: &[String],
+    defined: &[String],
+) -> Result<Vec<Source>, LogsError> {
+    Ok(select(&project_containers(engine, project)?, services, defined)?)
+}
+
+/// Reads the logs of `sources` for `request` and hands each line to `emit` (which returns false to
+/// stop): in time order across containers, or as they arrive when following (until every container's
+/// stream ends or `cancel`).
+pub fn read(
+    engine: &dyn Engine,
+    sources: &[Source],
+    request: &Request,
+    cancel: &CancelToken,
+    emit: &mut dyn FnMut(LogLine) -> bool,
+) -> Result<(), EngineError> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
+    let mut assemblers: Vec<entry::Assembler> = sources.iter().map(|_| Default::default()).collect();
+    let mut runs: Vec<Vec<LogLine>> = vec![Vec::new(); sources.len()];
+    let mut stopped = false;
+    engine.logs(&ids, &request.query(), cancel, &mut |i, stream, chunk| {
+        for entry in entry::entries(stream, chunk) {
+            let Some(line) = assemblers[i].push(entry).and_then(|e| request.line(&sources[i], e)) else { continue };
+            if request.follow {
+                stopped = !emit(line);
+                if stopped {
+                    return false;
+                }
+            } else {
+                runs[i].push(line);
+            }
+        }
+        true
+    })?;
+    if stopped {
+        return Ok(());
+    }
+    for (i, assembler) in assemblers.iter_mut().enumerate() {
+        let rest = assembler.finish().into_iter().filter_map(|e| request.line(&sources[i], e));
+        runs[i].extend(rest);
+    }
+    for line in merge_sorted(runs, |l| l.nanos) {
+        if !emit(line) {
+            break;
+        }
+    }
+    Ok(())
+}
