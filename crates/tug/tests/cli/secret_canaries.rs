@@ -297,6 +297,9 @@ fn no_secret_appears_in_anything_tug_prints_or_writes() {
     seen.run(tug().args(["--env", "staging", "config"]).run()).success();
     seen.run(tug().args(["diff-env", "base", "staging"]).run());
     seen.run(tug().args(["diff-env", "base", "staging", "--json"]).run());
+    // The host preflight probes the repository (its URL holds a password) and the databases' hosts.
+    seen.run(tug().args(["doctor"]).run());
+    seen.run(tug().args(["doctor", "--json"]).run());
     let init_dir = f.join("init-here");
     std::fs::create_dir_all(&init_dir).unwrap();
     std::fs::write(init_dir.join("compose.yaml"), COMPOSE).unwrap();
