@@ -5,7 +5,10 @@
 //! `{time, exclusive, hostname, username, pid, uid, gid}` encrypted with the repository's master key (AES-256-CTR + Poly1305-AES,
 //! the format of every other restic file). restic's rules apply:
 //! - an exclusive lock conflicts with every other lock; a non-exclusive lock conflicts with exclusive ones;
-//! - take: check for conflicts, write the lock, wait 200 ms, check again (and give up, removing ours, if someone else got in);
+//! - take: check for conflicts, write the lock, wait 200 ms, check again (and give up, removing ours, if someone else got in).
+//!   The wait is for listings that lag behind writes (object stores behind a REST server); on a local filesystem a listing
+//!   shows every completed write, so whichever of two racing writers finishes second sees the first on its re-check
+//!   and no wait is needed ([`LockStore::settle`]);
 //! - a holder rewrites its lock every 5 minutes, so a lock older than 30 minutes is stale;
 //! - stale locks are removed only when we can be sure: the lock was written on this host and its process is gone (or the lock
 //!   is older than 30 minutes, which a live restic or tug would have refreshed). A lock from another host is never removed
@@ -124,6 +127,11 @@ pub(crate) trait LockStore: Send + Sync {
     fn read(&self, id: &str) -> io::Result<Vec<u8>>;
     fn write(&self, id: &str, data: &[u8]) -> io::Result<()>;
     fn remove(&self, id: &str) -> io::Result<()>;
+    /// How long to wait between writing our lock and checking again for others: restic's `waitBeforeLockCheck`
+    /// for listings that may lag behind writes, nothing where a listing shows every completed write.
+    fn settle(&self) -> Duration {
+        WAIT_BEFORE_RECHECK
+    }
 }
 
 /// `locks/` of a local repository.
@@ -162,6 +170,10 @@ impl LockStore for LocalLocks {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
+    }
+    /// A local directory lists every file whose write has returned.
+    fn settle(&self) -> Duration {
+        Duration::ZERO
     }
 }
 
@@ -318,7 +330,7 @@ impl RepoLock {
     pub fn acquire(store: Arc<dyn LockStore>, crypto: Arc<Crypto>, exclusive: bool) -> Result<RepoLock, LockError> {
         check_others(store.as_ref(), &crypto, None, exclusive)?;
         let id = write_lock(store.as_ref(), &crypto, &LockInfo::mine(exclusive)).map_err(LockError::Io)?;
-        std::thread::sleep(WAIT_BEFORE_RECHECK);
+        std::thread::sleep(store.settle());
         if let Err(e) = check_others(store.as_ref(), &crypto, Some(&id), exclusive) {
             let _ = store.remove(&id);
             return Err(e);

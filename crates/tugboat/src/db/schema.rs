@@ -35,6 +35,12 @@ impl Table {
             _ => None,
         }
     }
+
+    /// The key's first column, when it is an integer: the table can then be read in ranges of it through the index.
+    pub fn leading_integer_key(&self) -> Option<&Column> {
+        let first = self.primary_key.first()?;
+        self.columns.iter().find(|c| &c.name == first).filter(|c| is_integer_type(&c.data_type))
+    }
 }
 
 pub fn is_integer_type(t: &str) -> bool {

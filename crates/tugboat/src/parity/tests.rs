@@ -19,6 +19,10 @@ CREATE TABLE tags (doc VARCHAR(20), tag VARCHAR(20), weight INT, PRIMARY KEY (do
 INSERT INTO tags SELECT CONCAT('doc', seq % 100), CONCAT('t', seq), seq FROM seq_1_to_1000;
 CREATE TABLE log (at INT, msg VARCHAR(20));
 INSERT INTO log SELECT seq % 50, CONCAT('m', seq % 10) FROM seq_1_to_300;
+CREATE TABLE readings (device INT, seq INT, v DOUBLE, PRIMARY KEY (device, seq));
+INSERT INTO readings SELECT seq DIV 10, seq % 10, seq / 3 FROM seq_1_to_3000;
+CREATE TABLE huge_ids (id BIGINT UNSIGNED PRIMARY KEY, v INT);
+INSERT INTO huge_ids VALUES (1, 1), (9223372036854775808, 2), (18446744073709551615, 3);
 ";
 
 fn mariadb_pair() -> (ScratchServer, Endpoint, Endpoint) {
@@ -48,6 +52,8 @@ fn mariadb_equal_then_tampered() {
     assert_eq!(table(&r, "items").method, Method::KeyRanges);
     assert_eq!(table(&r, "tags").method, Method::KeyHashBuckets);
     assert_eq!(table(&r, "log").method, Method::RowHashes);
+    assert_eq!(table(&r, "readings").method, Method::KeyHashBuckets);
+    assert_eq!(table(&r, "huge_ids").source_rows, 3);
 
     run(
         &server,
@@ -61,7 +67,12 @@ fn mariadb_equal_then_tampered() {
          DELETE FROM tags WHERE doc = 'doc1' AND tag = 't1';
          INSERT INTO tags VALUES ('doc\\ttab', 'x', 1);
          DELETE FROM log WHERE at = 3 AND msg = 'm3' LIMIT 1;
-         INSERT INTO log VALUES (99, 'extra')",
+         INSERT INTO log VALUES (99, 'extra');
+         UPDATE readings SET v = 0 WHERE device = 3 AND seq = 4;
+         UPDATE readings SET v = -1 WHERE device = 250 AND seq = 9;
+         DELETE FROM readings WHERE device = 120 AND seq = 0;
+         INSERT INTO readings VALUES (9000, 1, 1);
+         UPDATE huge_ids SET v = 4 WHERE id = 18446744073709551615",
     );
     let r = compare(&src, &dst, &ParityOptions::default(), &()).unwrap();
     assert!(!r.equal);
@@ -78,6 +89,13 @@ fn mariadb_equal_then_tampered() {
     let log = table(&r, "log");
     assert_eq!((log.missing.total, log.extra.total), (1, 1));
     assert_eq!(keys(&log.extra), [r#"[99,"extra"]"#]);
+    // A composite key led by an integer: compared in ranges of its first column, then by key hash inside them.
+    let readings = table(&r, "readings");
+    assert_eq!(keys(&readings.changed), ["[3,4]", "[250,9]"]);
+    assert_eq!(keys(&readings.missing), ["[120,0]"]);
+    assert_eq!(keys(&readings.extra), ["[9000,1]"]);
+    // Keys past i64: no ranges, key hashes over the whole table.
+    assert_eq!(keys(&table(&r, "huge_ids").changed), ["[18446744073709551615]"]);
 }
 
 #[test]
@@ -171,11 +189,24 @@ fn mariadb_against_postgres_where_types_agree() {
     assert!(r.equal, "{r:#?}");
     run(&pg, "app", "UPDATE users SET score = 0 WHERE id = 1999");
     let r = compare(&my.endpoint("app"), &pg.endpoint("app"), &ParityOptions::default(), &()).unwrap();
-    assert_eq!(keys(&table(&r, "users").changed), ["[1999]"]);
+    assert_eq!(keys(&table(&r, "users").changed), ["[1999]"], "{r:#?}");
 }
 
 #[test]
 fn glob_patterns() {
     assert!(glob("*", "x") && glob("doc_*", "doc_files") && glob("*_log", "app_log") && glob("a*c*e", "abcde"));
     assert!(!glob("doc_*", "docs") && !glob("x", "xy"));
+}
+
+#[test]
+fn chunk_ranges_cover_the_key_span_contiguously() {
+    for (lo, hi) in [(1, 600_000), (5, 5), (-5, 6001), (0, 63), (i64::MIN, i64::MAX - 1)] {
+        let chunks = chunk_ranges(lo, hi);
+        assert!(!chunks.is_empty() && chunks.len() <= CHUNKS as usize, "{lo}..={hi}: {}", chunks.len());
+        assert_eq!(chunks[0].0, lo);
+        assert!(chunks.last().unwrap().1 > hi, "{lo}..={hi} ends at {:?}", chunks.last());
+        assert!(chunks.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1), "{lo}..={hi}: {chunks:?}");
+    }
+    assert_eq!(chunk_ranges(5, 5), [(5, 6)]);
+    assert_eq!(ranges_filter("k", &[(0, 10), (10, 20), (30, 40)]), "((k >= 0 AND k < 20) OR (k >= 30 AND k < 40))");
 }
