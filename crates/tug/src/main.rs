@@ -11,6 +11,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: a backup's threads each got a glibc arena that kept what they had freed,
+/// and the first backup of 2 GiB peaked at 274 MiB instead of ~170 MiB (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // `tug watch` and `tug proxy` handle their own signals (SIGTERM stops them gracefully; SIGHUP reloads

@@ -13,7 +13,9 @@ use pariter::IteratorExt;
 use crate::{
     Progress,
     archiver::{
-        file_archiver::FileArchiver, parent::Parent, tree::TreeIterator,
+        file_archiver::FileArchiver,
+        parent::{ItemWithParent, Parent, ParentResult},
+        tree::{TreeIterator, TreeType},
         tree_archiver::TreeArchiver,
     },
     backend::{ReadSource, ReadSourceEntry, decrypt::DecryptFullBackend},
@@ -25,6 +27,48 @@ use crate::{
     },
     repofile::{configfile::ConfigFile, snapshotfile::SnapshotFile},
 };
+
+/// At most this many items in one batch handed to a file-archiving thread…
+const BATCH_ITEMS: usize = 64;
+/// …and at most about this many bytes of files to read.
+const BATCH_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Groups the items of a backup into batches for the file-archiving threads. (tugboat: each item used to make
+/// three hand-offs between threads, each with crossbeam's futex wake and spin-then-`sched_yield` backoff; for a tree
+/// of 40,000 small files that kernel time was a quarter of the backup's CPU. A batch makes the same three.)
+struct Batches<I>(I);
+
+trait BatchesExt: Iterator + Sized {
+    fn batches(self) -> Batches<Self> {
+        Batches(self)
+    }
+}
+
+impl<I: Iterator> BatchesExt for I {}
+
+impl<I, T> Iterator for Batches<I>
+where
+    I: Iterator<Item = ItemWithParent<T>>,
+{
+    type Item = Vec<ItemWithParent<T>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for item in self.0.by_ref() {
+            if let TreeType::Other((_, node, (_, parent))) = &item {
+                if !matches!(parent, ParentResult::Matched(())) {
+                    bytes += node.meta.size;
+                }
+            }
+            batch.push(item);
+            if batch.len() >= BATCH_ITEMS || bytes >= BATCH_BYTES {
+                break;
+            }
+        }
+        (!batch.is_empty()).then_some(batch)
+    }
+}
 
 #[derive(thiserror::Error, Debug, displaydoc::Display)]
 /// Tree stack empty
@@ -191,9 +235,16 @@ impl<'a, BE: DecryptFullBackend, I: ReadGlobalIndex> Archiver<'a, BE, I> {
                     }
                 },
             )
-            // archive files in parallel
-            .parallel_map_scoped(s, |item| self.file_archiver.process(item, p))
+            // archive files in parallel, in batches
+            .batches()
+            .parallel_map_scoped(s, |batch: Vec<_>| {
+                batch
+                    .into_iter()
+                    .map(|item| self.file_archiver.process(item, p))
+                    .collect::<Vec<_>>()
+            })
             .readahead_scoped(s)
+            .flatten()
             .filter_map(|item| match item {
                 Ok(item) => Some(item),
                 Err(err) => {

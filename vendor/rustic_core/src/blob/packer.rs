@@ -370,6 +370,17 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
     }
 }
 
+/// Hands a full pack to the file writer.
+fn send_pack(writer: &Actor, pack: (BytesList, IndexPack)) -> RusticResult<()> {
+    writer.send(pack).map_err(|err| {
+        RusticError::with_source(
+            ErrorKind::Internal,
+            "Failed to send packfile to file writer.",
+            err,
+        )
+    })
+}
+
 /// Compresses and encrypts one blob and adds it to the pack, unless the index or the pack already has it.
 fn pack_blob<BE: DecryptWriteBackend>(
     be: &BE,
@@ -386,10 +397,22 @@ fn pack_blob<BE: DecryptWriteBackend>(
     if indexer.read().unwrap().has(&id) {
         return Ok(());
     }
-    raw_packer
-        .write()
-        .unwrap()
-        .add_raw(data.into(), &id, u64::from(data_len), uncompressed_length)
+    let full = raw_packer.write().unwrap().add_raw_deferred(
+        data.into(),
+        &id,
+        u64::from(data_len),
+        uncompressed_length,
+    )?;
+    if let Some((pack, writer)) = full {
+        writer.send(pack).map_err(|err| {
+            RusticError::with_source(
+                ErrorKind::Internal,
+                "Failed to send packfile to file writer.",
+                err,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 // TODO: add documentation!
@@ -534,27 +557,37 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
     /// * If converting the header length to u32 fails
     /// * If the header could not be written
     fn save(&mut self) -> RusticResult<()> {
+        let pack = self.finish_pack()?;
+        send_pack(self.file_writer.as_ref().unwrap(), pack)
+    }
+
+    /// Writes the header and takes the pack out, to be sent to the file writer.
+    fn finish_pack(&mut self) -> RusticResult<(BytesList, IndexPack)> {
         // write header
         let data = self.basic.header_bytes()?;
         // encrypt and write to pack file
         let data = self.be.key().encrypt_data(&data)?.into();
         self.basic.write_header(data)?;
+        Ok(self.basic.take_data())
+    }
 
-        // write file to backend
-        let (file, index) = self.basic.take_data();
-        self.file_writer
-            .as_ref()
-            .unwrap()
-            .send((file, index))
-            .map_err(|err| {
-                RusticError::with_source(
-                    ErrorKind::Internal,
-                    "Failed to send packfile to file writer.",
-                    err,
-                )
-            })?;
-
-        Ok(())
+    /// Like [`RawPacker::add_raw`], but a full pack is returned with the file writer to send it to, so that the
+    /// caller can send it after releasing its lock (tugboat: every thread adding blobs used to wait while the one
+    /// that filled a pack waited for the file writer).
+    fn add_raw_deferred(
+        &mut self,
+        data: Bytes,
+        id: &BlobId,
+        data_len: u64,
+        uncompressed_length: Option<NonZeroU32>,
+    ) -> RusticResult<Option<((BytesList, IndexPack), Sender<(BytesList, IndexPack)>)>> {
+        self.basic
+            .add_raw(data, id, data_len, uncompressed_length)?;
+        if !self.basic.should_save() {
+            return Ok(None);
+        }
+        let pack = self.finish_pack()?;
+        Ok(Some((pack, self.file_writer.as_ref().unwrap().sender.clone())))
     }
 
     fn has(&self, id: &BlobId) -> bool {
@@ -862,17 +895,21 @@ impl Actor {
 
         let _join_handle = std::thread::spawn(move || {
             scope(|scope| {
+                let writer = fwh.clone();
+                // Two packs hashed and written at once (tugboat: a pack is written and fsync'ed before the next one
+                // starts; a local disk or a NAS takes about twice the bytes per second with two writes in flight,
+                // and while the only writer waited the threads adding blobs waited for it).
                 let status = rx
                     .into_iter()
-                    .readahead_scoped(scope)
-                    .map(|(file, index): (BytesList, IndexPack)| {
-                        let id = hash_reader(file.clone().reader())
-                            .expect("reading from memory cannot fail");
-                        (file, PackId::from(id), index)
-                    })
-                    .readahead_scoped(scope)
-                    .map(|load| fwh.process(load))
-                    .readahead_scoped(scope)
+                    .parallel_map_scoped_custom(
+                        scope,
+                        |o| o.threads(2).buffer_size(2),
+                        move |(file, index): (BytesList, IndexPack)| {
+                            let id = hash_reader(file.clone().reader())
+                                .expect("reading from memory cannot fail");
+                            writer.process((file, PackId::from(id), index))
+                        },
+                    )
                     .try_for_each(|index| fwh.index(index?));
                 _ = finish_tx.send(status);
             });

@@ -21,7 +21,9 @@ pub(super) mod constants {
     pub(super) const DEFAULT_TREE_SIZE: u32 = 4 * MB;
 
     /// Default Data size
-    pub(super) const DEFAULT_DATA_SIZE: u32 = 32 * MB;
+    // tugboat: restic's default pack size (16 MiB, was 32): up to four packs are in memory while they are
+    // written, and restic's peak memory is the bar.
+    pub(super) const DEFAULT_DATA_SIZE: u32 = 16 * MB;
 
     /// the default factor used for repo-size dependent pack size.
     /// 32 * sqrt(reposize in bytes) = 1 MB * sqrt(reposize in GB)

@@ -204,7 +204,10 @@ impl KeyFile {
         with_created: bool,
     ) -> RusticResult<Self> {
         let masterkey = MasterKey::from_key(key);
-        let params = Params::RECOMMENDED;
+        // tugboat: restic's parameters (what `restic init` calibrates to on a small machine, at most 60 MiB): the
+        // same work as scrypt's recommended N = 2^17, p = 1, in a quarter of the memory, so that opening a
+        // repository does not take 128 MiB.
+        let params = Params::new(15, 8, 4).expect("N = 2^15, r = 8, p = 4 are valid scrypt parameters");
         let mut salt = vec![0; 64];
         rng().fill_bytes(&mut salt);
 
