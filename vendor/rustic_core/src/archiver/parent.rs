@@ -176,7 +176,9 @@ impl Parent {
 
                 let match_ctime =
                     ignore_ctime || p_meta.ctime.zip(meta.ctime).is_none_or(|(x, y)| x == y);
-                let match_inode = !ignore_inode
+                // tugboat: this read `!ignore_inode || …`, so the inode was compared only when it was to be
+                // ignored; restic compares it unless told not to.
+                let match_inode = ignore_inode
                     || p_meta.inode == 0
                     || meta.inode == 0
                     || p_meta.inode == meta.inode;

@@ -219,8 +219,6 @@ pub struct Packer<BE: DecryptWriteBackend> {
     sender: Sender<(Bytes, BlobId)>,
     /// The workers; they end when every sender is gone.
     workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    /// The first error of a worker; the others stop at it.
-    failure: Arc<Mutex<Option<Box<RusticError>>>>,
 }
 
 impl<BE: DecryptWriteBackend> Packer<BE> {
@@ -257,24 +255,15 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
         )));
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let (tx, rx) = bounded::<(Bytes, BlobId)>(threads);
-        let failure: Arc<Mutex<Option<Box<RusticError>>>> = Arc::default();
         let workers = (0..threads)
             .map(|_| {
-                let (rx, be, indexer, raw_packer, failure) = (
-                    rx.clone(),
-                    be.clone(),
-                    indexer.clone(),
-                    raw_packer.clone(),
-                    failure.clone(),
-                );
+                let (rx, be, indexer, raw_packer) =
+                    (rx.clone(), be.clone(), indexer.clone(), raw_packer.clone());
                 std::thread::spawn(move || {
+                    // after a failure the rest is drained unpacked: finalize reports the first error
                     for (data, id) in rx {
-                        if failure.lock().unwrap().is_some() {
-                            break;
-                        }
-                        if let Err(err) = pack_blob(&be, &indexer, &raw_packer, &data, id) {
-                            _ = failure.lock().unwrap().get_or_insert(err);
-                            break;
+                        if raw_packer.read().unwrap().failure.is_none() {
+                            _ = pack_blob(&be, &indexer, &raw_packer, &data, id);
                         }
                     }
                 })
@@ -287,7 +276,6 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
             be,
             sender: tx,
             workers: Arc::new(Mutex::new(workers)),
-            failure,
         })
     }
 
@@ -302,7 +290,7 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
     ///
     /// * If sending the message to the raw packer fails.
     pub fn add(&self, data: Bytes, id: BlobId) -> RusticResult<()> {
-        if let Some(err) = self.failure.lock().unwrap().take() {
+        if let Some(err) = self.raw_packer.read().unwrap().failure_copy() {
             return Err(err);
         }
         if data.len() < WORKER_MIN_BLOB {
@@ -363,26 +351,32 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
         for worker in std::mem::take(&mut *self.workers.lock().unwrap()) {
             worker.join().expect("Packer worker should not panic!");
         }
-        if let Some(err) = self.failure.lock().unwrap().take() {
+        let mut raw_packer = self.raw_packer.write().unwrap();
+        if let Some((err, _)) = raw_packer.failure.take() {
             return Err(err);
         }
-        self.raw_packer.write().unwrap().finalize()
+        raw_packer.finalize()
     }
 }
 
-/// Hands a full pack to the file writer.
-fn send_pack(writer: &Actor, pack: (BytesList, IndexPack)) -> RusticResult<()> {
-    writer.send(pack).map_err(|err| {
-        RusticError::with_source(
-            ErrorKind::Internal,
-            "Failed to send packfile to file writer.",
-            err,
-        )
-    })
+/// The error when the file writer is gone without one of its own.
+fn writer_stopped() -> Box<RusticError> {
+    RusticError::new(ErrorKind::Internal, "The pack file writer has stopped.")
 }
 
 /// Compresses and encrypts one blob and adds it to the pack, unless the index or the pack already has it.
 fn pack_blob<BE: DecryptWriteBackend>(
+    be: &BE,
+    indexer: &SharedIndexer<BE>,
+    raw_packer: &RwLock<RawPacker<BE>>,
+    data: &[u8],
+    id: BlobId,
+) -> RusticResult<()> {
+    try_pack_blob(be, indexer, raw_packer, data, id)
+        .map_err(|err| raw_packer.write().unwrap().record(err))
+}
+
+fn try_pack_blob<BE: DecryptWriteBackend>(
     be: &BE,
     indexer: &SharedIndexer<BE>,
     raw_packer: &RwLock<RawPacker<BE>>,
@@ -404,13 +398,9 @@ fn pack_blob<BE: DecryptWriteBackend>(
         uncompressed_length,
     )?;
     if let Some((pack, writer)) = full {
-        writer.send(pack).map_err(|err| {
-            RusticError::with_source(
-                ErrorKind::Internal,
-                "Failed to send packfile to file writer.",
-                err,
-            )
-        })?;
+        if writer.send(pack).is_err() {
+            return Err(raw_packer.write().unwrap().writer_failed());
+        }
     }
     Ok(())
 }
@@ -468,6 +458,9 @@ pub(crate) struct RawPacker<BE: DecryptWriteBackend> {
     be: BE,
     /// The actor to write the pack file
     file_writer: Option<Actor>,
+    /// The first error of packing (tugboat: blobs are packed by several threads): the error for `finalize`, its
+    /// text for the errors every other thread then returns.
+    failure: Option<(Box<RusticError>, String)>,
 }
 
 impl<BE: DecryptWriteBackend> RawPacker<BE> {
@@ -499,6 +492,7 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
             basic: BasicPacker::new(blob_type, pack_sizer),
             be,
             file_writer,
+            failure: None,
         }
     }
 
@@ -512,9 +506,40 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
             self.save()?;
         }
 
-        self.file_writer.take().unwrap().finalize()?;
+        match self.file_writer.take() {
+            Some(writer) => writer.finalize()?,
+            None => return Err(self.failure_copy().unwrap_or_else(writer_stopped)),
+        }
 
         Ok(self.basic.take_stats())
+    }
+
+    /// Keeps the first error of packing; returns a copy of it (whichever came first).
+    fn record(&mut self, err: Box<RusticError>) -> Box<RusticError> {
+        if self.failure.is_none() {
+            let text = err.display_log();
+            self.failure = Some((err, text));
+        }
+        self.failure_copy().unwrap_or_else(writer_stopped)
+    }
+
+    /// A copy of the first error of packing, if there was one.
+    fn failure_copy(&self) -> Option<Box<RusticError>> {
+        self.failure.as_ref().map(|(_, text)| {
+            RusticError::new(ErrorKind::Internal, "Packing failed: {cause}")
+                .attach_context("cause", text.clone())
+        })
+    }
+
+    /// The file writer has stopped: its error, kept as the first error of packing.
+    fn writer_failed(&mut self) -> Box<RusticError> {
+        match self.file_writer.take().map(Actor::finalize) {
+            Some(Err(err)) => self.record(err),
+            _ => {
+                let stopped = writer_stopped();
+                self.record(stopped)
+            }
+        }
     }
 
     /// Adds the already compressed/encrypted blob to the packfile without any check
@@ -558,7 +583,10 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
     /// * If the header could not be written
     fn save(&mut self) -> RusticResult<()> {
         let pack = self.finish_pack()?;
-        send_pack(self.file_writer.as_ref().unwrap(), pack)
+        match &self.file_writer {
+            Some(writer) if writer.send(pack).is_ok() => Ok(()),
+            _ => Err(self.writer_failed()),
+        }
     }
 
     /// Writes the header and takes the pack out, to be sent to the file writer.
@@ -587,7 +615,10 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
             return Ok(None);
         }
         let pack = self.finish_pack()?;
-        Ok(Some((pack, self.file_writer.as_ref().unwrap().sender.clone())))
+        match &self.file_writer {
+            Some(writer) => Ok(Some((pack, writer.sender.clone()))),
+            None => Err(self.failure_copy().unwrap_or_else(writer_stopped)),
+        }
     }
 
     fn has(&self, id: &BlobId) -> bool {
