@@ -378,13 +378,7 @@ fn compare_table(
         let (na, nb) = (na?, nb?);
         report.source_rows = na;
         report.target_rows = nb;
-        report.status = if na != nb {
-            TableStatus::CountDiffers
-        } else if report.schema_differences.is_empty() {
-            TableStatus::Equal
-        } else {
-            TableStatus::SchemaDiffers
-        };
+        report.status = status_of(&report, true);
         return Ok(report);
     }
 
@@ -396,8 +390,7 @@ fn compare_table(
         let (ra, rb) = in_parallel((&mut *src, &sa), (&mut *tgt, &sb), |(s, side)| key_range(s, side, cond.as_deref()));
         match (ra?, rb?) {
             (KeySpan::Empty, KeySpan::Empty) => {
-                report.status =
-                    if report.schema_differences.is_empty() { TableStatus::Equal } else { TableStatus::SchemaDiffers };
+                report.status = status_of(&report, true);
                 return Ok(report);
             }
             (KeySpan::Unusable, _) | (_, KeySpan::Unusable) => None,
@@ -419,13 +412,7 @@ fn compare_table(
         let differing: Vec<(i64, i64)> =
             chunks.iter().zip(ca.iter().zip(&cb)).filter(|(_, (x, y))| x != y).map(|(r, _)| *r).collect();
         if differing.is_empty() {
-            report.status = if report.source_rows != report.target_rows {
-                TableStatus::CountDiffers
-            } else if report.schema_differences.is_empty() {
-                TableStatus::Equal
-            } else {
-                TableStatus::SchemaDiffers
-            };
+            report.status = status_of(&report, true);
             return Ok(report);
         }
         within = differing;
@@ -466,8 +453,13 @@ fn compare_table(
         let (ra, rb) = (ra?, rb?);
         diff_rows(&mut report, ra, rb, method, options.max_keys);
     }
-    let content_equal = differing.is_empty();
-    report.status = if report.source_rows != report.target_rows {
+    report.status = status_of(&report, differing.is_empty());
+    Ok(report)
+}
+
+/// A compared table's status from its row counts, whether its content matched, and its schema differences.
+fn status_of(report: &TableReport, content_equal: bool) -> TableStatus {
+    if report.source_rows != report.target_rows {
         TableStatus::CountDiffers
     } else if !content_equal {
         TableStatus::ContentDiffers
@@ -475,8 +467,7 @@ fn compare_table(
         TableStatus::SchemaDiffers
     } else {
         TableStatus::Equal
-    };
-    Ok(report)
+    }
 }
 
 /// What one side needs to build its queries.
