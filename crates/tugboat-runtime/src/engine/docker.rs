@@ -83,6 +83,39 @@ impl Docker {
     }
 }
 
+impl Docker {
+    /// Leaves one network called `name`: `keep`, or else the oldest. Docker Engine before API 1.44 creates a second
+    /// network of the same name unless asked to check (bollard no longer sends `CheckDuplicate`), and a create sent
+    /// by a `tug up` that was killed can complete after the next `tug up` made its own; containers then fail to
+    /// start ("network … is ambiguous"). The others are empty (their creator is gone) and are removed.
+    fn one_network_named(&self, name: &str, keep: Option<&str>) -> Result<()> {
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([("name", vec![name.to_string()])]);
+        let options = q::ListNetworksOptionsBuilder::default().filters(&filters).build();
+        let mut same: Vec<(String, String)> = self
+            .block(|| format!("listing networks named {name}"), self.client.list_networks(Some(options)))?
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .map(|n| (n.created.map(|c| c.to_string()).unwrap_or_default(), n.id.unwrap_or_default()))
+            .collect();
+        if same.len() < 2 {
+            return Ok(());
+        }
+        same.sort();
+        let kept = keep.map(str::to_string).unwrap_or_else(|| same[0].1.clone());
+        for (_, id) in same.iter().filter(|(_, id)| *id != kept) {
+            self.block(|| format!("removing duplicate network {name} ({id})"), self.client.remove_network(id))?;
+        }
+        Ok(())
+    }
+}
+
+/// The network named in Docker's "network NAME is ambiguous (N matches found on name)".
+fn ambiguous_network(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("network ")?;
+    let (name, _) = rest.split_once(" is ambiguous")?;
+    Some(name.to_string())
+}
+
 impl Engine for Docker {
     fn version(&self) -> Result<(String, String)> {
         let v = self.block(|| "the version request".into(), self.client.version())?;
@@ -204,9 +237,20 @@ impl Engine for Docker {
     }
 
     fn network(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
-        match self
-            .block(|| format!("network {name}"), self.client.inspect_network(name, None::<q::InspectNetworkOptions>))
-        {
+        let inspect = || {
+            self.block(
+                || format!("network {name}"),
+                self.client.inspect_network(name, None::<q::InspectNetworkOptions>),
+            )
+        };
+        let found = match inspect() {
+            Err(e) if ambiguous_network(&e.to_string()).is_some() => {
+                self.one_network_named(name, None)?;
+                inspect()
+            }
+            other => other,
+        };
+        match found {
             Ok(n) => Ok(Some(n.labels.unwrap_or_default().into_iter().collect())),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -215,7 +259,8 @@ impl Engine for Docker {
 
     fn create_network(&self, request: NetworkCreateRequest) -> Result<()> {
         let name = request.name.clone();
-        self.block(|| format!("creating network {name}"), self.client.create_network(request)).map(|_| ())
+        let created = self.block(|| format!("creating network {name}"), self.client.create_network(request))?;
+        self.one_network_named(&name, Some(&created.id))
     }
 
     fn remove_network(&self, name: &str) -> Result<()> {
@@ -254,7 +299,20 @@ impl Engine for Docker {
     }
 
     fn start(&self, id: &str) -> Result<()> {
-        self.block(|| format!("starting {id}"), self.client.start_container(id, None::<q::StartContainerOptions>))
+        let start = || {
+            self.block(|| format!("starting {id}"), self.client.start_container(id, None::<q::StartContainerOptions>))
+        };
+        match start() {
+            // A duplicate made after `create_network` looked (see `one_network_named`): keep one, start again.
+            Err(e) => match ambiguous_network(&e.to_string()) {
+                Some(name) => {
+                    self.one_network_named(&name, None)?;
+                    start()
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     fn stop(&self, id: &str, timeout_seconds: Option<i64>) -> Result<()> {
@@ -323,5 +381,17 @@ pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
     match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
         _ => (reference, None),
+    }
+}
+
+#[cfg(test)]
+mod ambiguity_tests {
+    use super::ambiguous_network;
+
+    #[test]
+    fn the_ambiguous_network_is_named_from_the_engines_message() {
+        let message = "the Docker Engine answered 400 to starting 8c51b5: network tugt-24972-15_default is ambiguous (2 matches found on name)";
+        assert_eq!(ambiguous_network(message).as_deref(), Some("tugt-24972-15_default"));
+        assert_eq!(ambiguous_network("network x not found"), None);
     }
 }
