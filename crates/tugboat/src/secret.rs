@@ -204,6 +204,42 @@ pub fn mask_urls(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Variables that hold secrets because `tugboat.yml` uses them so, whatever they are called (`REPO_PW`):
+/// each `password_env`, the watch token, the password of a database URL (`mysql://u:${PW}@…`), and every
+/// variable in a webhook's or the heartbeat's URL and headers (a chat hook's URL is its own token).
+pub fn declared_secret_variables(config: &crate::stack::TugboatConfig) -> Vec<String> {
+    let mut names: Vec<String> = config.databases.values().filter_map(|d| d.password_env.clone()).collect();
+    for url in config.databases.values().filter_map(|d| d.url.as_deref()) {
+        let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            names.extend(referenced_variables(userinfo));
+        }
+    }
+    names.extend(config.backup.iter().filter_map(|b| b.password_env.clone()));
+    for provider in &config.alerts {
+        names.extend(provider.smtp.iter().filter_map(|s| s.password_env.clone()));
+        if let Some(webhook) = &provider.webhook {
+            for text in std::iter::once(&webhook.url).chain(webhook.headers.values()) {
+                names.extend(referenced_variables(text));
+            }
+        }
+    }
+    if let Some(watch) = &config.watch {
+        names.extend(watch.token_env.clone());
+        names.extend(watch.heartbeat.iter().flat_map(|h| referenced_variables(&h.url)));
+    }
+    names
+}
+
+/// The names of the `${NAME…}` references in `text`.
+fn referenced_variables(text: &str) -> Vec<String> {
+    text.split("${")
+        .skip(1)
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,10 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(json: bool, sources: &[Source]) -> Printer {
-        let width = sources.iter().map(|s| s.label.len()).max().unwrap_or(0);
+    /// `sources` are the containers read from the engine, `history` the lines read from the store.
+    pub fn new(json: bool, sources: &[Source], history: &[LogLine]) -> Printer {
+        let labels = sources.iter().map(|s| s.label.len()).chain(history.iter().map(|l| l.label.len()));
+        let width = labels.max().unwrap_or(0);
         Printer { json, width, out: anstream::stdout() }
     }
 

@@ -1,6 +1,8 @@
 //! Cut off: the database server killed while tug reads or writes it — mid-dump, mid-parity, mid-restore. Each
 //! command ends with a clear error naming what failed, and nothing is reported equal, backed up or restored.
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use tugboat::db::scratch::ScratchServer;
@@ -41,6 +43,50 @@ fn stack(server: &ScratchServer, other: Option<&ScratchServer>) -> Fixture {
     f
 }
 
+/// A session on a [`big_server`] holding a write lock on its table `t` until dropped. tug's reads of `t` then wait
+/// on the server, so a fault injected once [`TableLock::wait_for_a_blocked_reader`] returns lands mid-statement
+/// however fast the machine is (a comparison that finished before the fault would have nothing left to fail).
+pub(crate) struct TableLock {
+    client: Child,
+    _stdin: ChildStdin,
+}
+
+impl TableLock {
+    pub(crate) fn hold(server: &ScratchServer) -> TableLock {
+        let socket = server.dir().join("mysqld.sock");
+        let mut client = Command::new("mariadb")
+            // Unbuffered: the client flushes each answer, so "locked" arrives while it holds the lock.
+            .args([&format!("--socket={}", socket.display()), "--user=root", "--batch", "--unbuffered", "shop"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the mariadb client (apt-get install mariadb-client)");
+        let mut stdin = client.stdin.take().unwrap();
+        stdin.write_all(b"LOCK TABLES t WRITE;\nSELECT 'locked';\n").unwrap();
+        stdin.flush().unwrap();
+        let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+        assert!(lines.any(|l| l.is_ok_and(|l| l == "locked")), "the lock session took its lock");
+        TableLock { client, _stdin: stdin }
+    }
+
+    /// Waits until a session on `server` waits for this lock.
+    pub(crate) fn wait_for_a_blocked_reader(&self, server: &ScratchServer) {
+        let blocked =
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'Waiting for table metadata lock'";
+        wait_for("tug's read to wait for the locked table", Duration::from_secs(120), || {
+            server.query(None, blocked).is_ok_and(|n| n != "0")
+        });
+    }
+}
+
+impl Drop for TableLock {
+    fn drop(&mut self) {
+        let _ = self.client.kill();
+        let _ = self.client.wait();
+    }
+}
+
 /// Kills the server's process (SIGKILL: a crash, not a shutdown).
 fn crash(server: &ScratchServer) {
     let pid = server.pid().expect("the scratch server runs");
@@ -72,10 +118,9 @@ fn the_database_crashing_mid_parity_reports_nothing_equal() {
     let source = big_server();
     let target = big_server();
     let f = stack(&source, Some(&target));
+    let lock = TableLock::hold(&target);
     let child = f.tug().args(["parity", "main", "new", "--json"]).spawn();
-    wait_for("the comparison to start", Duration::from_secs(120), || {
-        child.has_child(&["mariadb", "--batch"]) || child.has_child(&["mariadb"])
-    });
+    lock.wait_for_a_blocked_reader(&target);
     crash(&target);
     let out = child.child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tugboat::db::scratch::ScratchServer;
 
 use crate::backups::REPO_PW;
-use crate::cut_off::big_server;
+use crate::cut_off::{big_server, TableLock};
 use crate::util::{tempdir, wait_for, Fixture, Spawned};
 
 /// Namespaces of this suite are named `tugtest-PID-N`; veth ends `ttPIDhN` (host) and `ttPIDnN` (test host).
@@ -313,11 +313,12 @@ fn a_database_cut_off_mid_parity_fails_in_bounded_time_reports_nothing_equal_and
     );
     f.write("compose.yaml", "services:\n  app:\n    image: shop:1.0\n");
 
+    // The cut lands while tug waits on a statement over the link, whichever pass it is in.
+    let lock = TableLock::hold(&target);
     let tug = f.tug().args(["parity", "main", "new", "--json"]).spawn();
-    wait_for("the session to the remote database", Duration::from_secs(120), || {
-        tug.has_child(&["mariadb", &format!("--host={}", host.ip)])
-    });
-    cut_while_frozen(&tug, &host);
+    lock.wait_for_a_blocked_reader(&target);
+    host.cut();
+    drop(lock);
     let (code, out, took) = exit_within_deadline(tug);
     eprintln!("tug parity gave up on the dead link after {took:?}");
     assert_eq!(code, Some(3), "could not compare: {out}");

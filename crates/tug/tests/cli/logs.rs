@@ -14,12 +14,12 @@ use crate::runtime_support::{test_image, Project};
 use crate::util::{wait_for, Fixture, Run};
 
 const LONG: Duration = Duration::from_secs(120);
-const SECRET: &str = "tok-9f8e7d6c5b4a";
+pub(crate) const SECRET: &str = "tok-9f8e7d6c5b4a";
 /// Longer than two of Docker's 16 KiB pieces: comes back in three log entries.
 const LONG_LINE: usize = 40_000;
 
 /// No healthchecks: the logs hold only the start lines, so every read sees the same lines.
-fn stack(project: &Project, port: u16) -> Fixture {
+pub(crate) fn stack(project: &Project, port: u16) -> Fixture {
     let f = Fixture::new();
     let compose = format!(
         "name: {name}
@@ -162,7 +162,7 @@ fn wait_for_line(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &s
     }
 }
 
-fn get(port: u16, path: &str) {
+pub(crate) fn get(port: u16, path: &str) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to beta");
     write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
     let mut answer = String::new();

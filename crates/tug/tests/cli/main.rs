@@ -32,6 +32,7 @@ mod faults;
 mod formats;
 mod help;
 mod logs;
+mod logs_history;
 mod operations;
 mod operations_backup;
 mod plans;

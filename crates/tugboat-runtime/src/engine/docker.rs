@@ -50,6 +50,35 @@ impl Docker {
         &self.host
     }
 
+    /// Follows the engine's container events for the containers carrying `label` (`key=value`), handing each
+    /// event's action (`start`, `die`, `destroy`, …) and container id to `on_event` (false stops), until
+    /// `cancel`. Returns when the engine ends the stream (it restarted, say) or on a read error.
+    pub fn container_events(
+        &self,
+        label: &str,
+        cancel: &tugboat::ops::CancelToken,
+        on_event: &mut dyn FnMut(&str, &str) -> bool,
+    ) -> Result<()> {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("label".to_string(), vec![label.to_string()]),
+        ]);
+        let options = q::EventsOptions { filters: Some(filters), ..Default::default() };
+        self.runtime.block_on(async {
+            let mut events = self.client.events(Some(options));
+            while !cancel.is_cancelled() {
+                let Ok(next) = tokio::time::timeout(CANCEL_POLL, events.next()).await else { continue };
+                let Some(event) = next else { break };
+                let event = event.map_err(|e| self.error("reading the engine's events".into(), e))?;
+                let id = event.actor.and_then(|a| a.id).unwrap_or_default();
+                if !on_event(event.action.as_deref().unwrap_or_default(), &id) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// `docker info`: storage driver, root dir, runtimes, warnings (`tug doctor`).
     pub fn info(&self) -> Result<bollard::models::SystemInfo> {
         self.block(|| "the info request".into(), self.client.info())

@@ -6,10 +6,12 @@
 //! Only what the engine still has is read: a removed container's log is gone (history comes with the
 //! collector in `tug watch`).
 
+pub mod collect;
 mod entry;
 mod merge;
 mod redact;
 mod select;
+pub mod store;
 
 pub use regex::Regex;
 use serde::Serialize;
@@ -84,8 +86,12 @@ impl Request {
         }
     }
 
-    /// The line an entry of `source` becomes, or `None` when the filters drop it.
-    fn line(&self, source: &Source, entry: entry::Entry) -> Option<LogLine> {
+    /// The line an entry of `source` becomes, or `None` when the filters drop it (or it is at or before
+    /// the source's checkpoint: `seen` counts the lines at the checkpoint's time passed over).
+    fn line(&self, source: &Source, entry: entry::Entry, seen: &mut u32) -> Option<LogLine> {
+        if !source.after.admits(entry.nanos, seen) {
+            return None;
+        }
         let outside = self.since.is_some_and(|s| entry.nanos < s) || self.until.is_some_and(|u| entry.nanos > u);
         if outside && !entry.time.is_empty() {
             return None;
@@ -104,6 +110,24 @@ impl Request {
             line,
         })
     }
+}
+
+/// The last `tail` lines of each container (all with `None`), in their order.
+pub fn last_per_container(lines: Vec<LogLine>, tail: Option<u64>) -> Vec<LogLine> {
+    let Some(tail) = tail else { return lines };
+    let mut left: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut kept: Vec<LogLine> = lines
+        .into_iter()
+        .rev()
+        .filter(|l| {
+            let n = left.entry(l.container.clone()).or_insert(tail);
+            let keep = *n > 0;
+            *n = n.saturating_sub(1);
+            keep
+        })
+        .collect();
+    kept.reverse();
+    kept
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,10 +165,13 @@ pub fn read(
     let ids: Vec<String> = sources.iter().map(|s| s.id.clone()).collect();
     let mut assemblers: Vec<entry::Assembler> = sources.iter().map(|_| Default::default()).collect();
     let mut runs: Vec<Vec<LogLine>> = vec![Vec::new(); sources.len()];
+    let mut seen = vec![0u32; sources.len()];
     let mut stopped = false;
     engine.logs(&ids, &request.query(), cancel, &mut |i, stream, chunk| {
         for entry in entry::entries(stream, chunk) {
-            let Some(line) = assemblers[i].push(entry).and_then(|e| request.line(&sources[i], e)) else { continue };
+            let Some(line) = assemblers[i].push(entry).and_then(|e| request.line(&sources[i], e, &mut seen[i])) else {
+                continue;
+            };
             if request.follow {
                 stopped = !emit(line);
                 if stopped {
@@ -160,8 +187,9 @@ pub fn read(
         return Ok(());
     }
     for (i, assembler) in assemblers.iter_mut().enumerate() {
-        let rest = assembler.finish().into_iter().filter_map(|e| request.line(&sources[i], e));
-        runs[i].extend(rest);
+        for e in assembler.finish() {
+            runs[i].extend(request.line(&sources[i], e, &mut seen[i]));
+        }
     }
     for line in merge_sorted(runs, |l| l.nanos) {
         if !emit(line) {

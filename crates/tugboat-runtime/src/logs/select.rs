@@ -14,6 +14,8 @@ pub struct Source {
     pub service: String,
     /// `service-N`, the prefix of its lines.
     pub label: String,
+    /// Lines up to here are skipped (already read: from the collected history, say).
+    pub after: super::store::Checkpoint,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,7 @@ pub fn select(
             container: c.name.clone(),
             service: service_of(c),
             label: format!("{}-{}", service_of(c), number(c)),
+            after: Default::default(),
         })
         .collect())
 }

@@ -19,7 +19,10 @@
 pub mod alerting;
 pub mod cadence;
 pub mod cron;
+pub mod forward;
 pub mod jobs;
+pub mod log_alerts;
+mod logs;
 pub mod notify;
 pub mod plan;
 mod server;
@@ -106,6 +109,9 @@ pub struct Loaded {
     /// `watch.public_url`: the status page's address for links in alerts.
     pub public_url: Option<String>,
     pub heartbeat: Option<(String, Duration)>,
+    /// `watch.logs`: collection, retention, forwarding.
+    pub logs: tugboat::stack::logs::LogsConfig,
+    pub log_rules: Vec<log_alerts::LogRule>,
 }
 
 /// Loads and validates everything `tug watch` needs; any mistake is reported before anything runs.
@@ -162,8 +168,16 @@ pub fn load(options: &Options) -> Result<Loaded, ConfigError> {
             "the status page would listen on {listen}, beyond loopback, without a token: set watch.token_env"
         )));
     }
+    let logs = watch.logs.clone().unwrap_or_default();
+    let services: Vec<String> = stack.project.services.iter().map(|s| s.name.clone()).collect();
+    let log_rules = log_alerts::compile(&logs, &services, &notifier.names()).unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
     ConfigError::collect(errors)?;
     Ok(Loaded {
+        logs,
+        log_rules,
         checks,
         rules,
         intervals,
@@ -237,6 +251,10 @@ pub struct Shared {
     jobs_running: Mutex<HashSet<String>>,
     /// Set at shutdown: running jobs stop at their next safe point.
     jobs_cancel: CancelToken,
+    /// The container log collector, while it runs.
+    pub logs: Mutex<Option<tugboat_runtime::logs::collect::Collector>>,
+    /// Log alert state and recent matches.
+    log_matches: Mutex<log_alerts::Matcher>,
 }
 
 impl Shared {
@@ -254,6 +272,15 @@ impl Shared {
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.jobs_running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn log_matches(&self) -> std::sync::MutexGuard<'_, log_alerts::Matcher> {
+        self.log_matches.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the log collector has done, while it runs.
+    pub fn log_stats(&self) -> Option<tugboat_runtime::logs::collect::CollectorStats> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.stats())
     }
 }
 
@@ -294,6 +321,8 @@ pub async fn run(
         options,
         jobs_running: Mutex::new(HashSet::new()),
         jobs_cancel: CancelToken::new(),
+        logs: Mutex::new(None),
+        log_matches: Mutex::default(),
     });
     // Every check is on the status page, not run yet, before the page can be asked for.
     register(&shared);
@@ -311,6 +340,8 @@ pub async fn run(
     let housekeeping = tokio::spawn(housekeeping(Arc::clone(&shared)));
     let mut tasks = spawn_config_tasks(&shared, &tx);
     let server = tokio::spawn(server::serve(Arc::clone(&shared), listener));
+    let collector = logs::start(&shared);
+    *shared.logs.lock().unwrap_or_else(|e| e.into_inner()) = collector;
     if let Some(tx) = bound {
         let _ = tx.send(addr);
     }
@@ -358,6 +389,11 @@ pub async fn run(
         t.abort();
     }
     drop(tx);
+    // The collector stores what it read (and queues the log alerts that raises) before the outbox stops.
+    let collector = shared.logs.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(collector) = collector {
+        let _ = tokio::task::spawn_blocking(move || collector.stop()).await;
+    }
     // The recorder drains what the checks already reported and flushes history before it ends.
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
     // Deliveries in flight finish and are marked, so a restart does not send them twice.

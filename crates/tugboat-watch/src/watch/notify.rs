@@ -50,6 +50,9 @@ pub struct AlertMessage {
 
 impl AlertMessage {
     pub fn subject(&self) -> String {
+        if self.kind == "matched" {
+            return format!("[tugboat] {}: {}: {}", self.stack, self.check, self.summary);
+        }
         let state = match self.kind.as_str() {
             "resolved" => "RESOLVED",
             "renotify" => "still DOWN",
@@ -62,7 +65,13 @@ impl AlertMessage {
     pub fn text(&self) -> String {
         let mut t = String::new();
         let when = |ms: i64| format!("{} ({} ago)", format_time(ms), format_ms((self.time_ms - ms) as f64));
-        if self.kind == "resolved" {
+        if self.kind == "matched" {
+            t.push_str(&format!("Log alert {} ({}) on {}: {}.\n", self.check, self.target, self.host, self.summary));
+            t.push_str("\nLast matching lines:\n");
+            for d in &self.diagnostics {
+                t.push_str(&format!("  {d}\n"));
+            }
+        } else if self.kind == "resolved" {
             t.push_str(&format!("{} ({} {}) passes again.\n", self.check, self.check_kind, self.target));
             if let Some(since) = self.failing_since_ms {
                 t.push_str(&format!("It had been failing since {}.\n", format_time(since)));

@@ -16,6 +16,7 @@ use serde_json::json;
 use super::notify::format_time;
 use super::Shared;
 use crate::probe::{self, Status};
+use tugboat_runtime::logs::collect::ServiceCounts;
 
 /// Hours shown by the history bar, in half-hour segments.
 const HISTORY_HOURS: i64 = 24;
@@ -230,6 +231,38 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             .map(|(q, v)| (format!("{stack_label},quantile=\"{q}\""), v / 1000.0))
             .collect(),
     );
+    if let Some(logs) = shared.log_stats() {
+        let per_service = |f: fn(&ServiceCounts) -> u64| {
+            logs.services
+                .iter()
+                .map(|(service, c)| (format!("{stack_label},service=\"{}\"", esc(service)), f(c) as f64))
+                .collect()
+        };
+        family(
+            "tugboat_logs_lines_total",
+            "Log lines stored since tug watch started.",
+            "counter",
+            per_service(|c| c.lines),
+        );
+        family(
+            "tugboat_logs_dropped_total",
+            "Log lines not stored because the collector fell behind (they stay in the engine's own log).",
+            "counter",
+            per_service(|c| c.dropped),
+        );
+        family(
+            "tugboat_logs_containers_followed",
+            "Containers whose log is being read.",
+            "gauge",
+            vec![(stack_label.clone(), logs.following as f64)],
+        );
+        family(
+            "tugboat_logs_engine_up",
+            "1 while the log collector can read the engine.",
+            "gauge",
+            vec![(stack_label.clone(), logs.engine_error.is_none() as u8 as f64)],
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m).into_response()
 }
 
@@ -344,6 +377,21 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.85rem}} td
                     (d, 0) => d.to_string(),
                     (d, p) => format!("{d} ({p} queued)"),
                 }
+            );
+        }
+        page.push_str("</table>");
+    }
+    let matches: Vec<_> = shared.log_matches().recent.iter().rev().take(20).cloned().collect();
+    if !matches.is_empty() {
+        page.push_str("<h2>Recent log matches</h2><table><tr><th>When</th><th>Alert</th><th>Line</th></tr>");
+        for m in &matches {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{} | {}</td></tr>",
+                html(&m.time),
+                html(&m.rule),
+                html(&m.label),
+                html(&m.line)
             );
         }
         page.push_str("</table>");

@@ -14,6 +14,7 @@ pub mod include;
 pub mod init;
 pub mod interpolate;
 pub mod kubernetes;
+pub mod logs;
 pub mod merge;
 pub mod normalize;
 pub mod probes;
@@ -74,6 +75,19 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The values the stack treats as secret: variables (of the process environment and the stack's
+    /// `.env`) named so by the secret policy or used as secrets by tugboat.yml. What `tug logs`, the log
+    /// collector and `tug plan` mask.
+    pub fn secret_values(&self) -> Vec<String> {
+        let declared = crate::secret::declared_secret_variables(&self.config);
+        let dotenv = self.dotenv.iter().flat_map(|(_, entries)| entries).map(|e| (e.name.clone(), e.value.clone()));
+        std::env::vars()
+            .chain(dotenv)
+            .filter(|(name, _)| crate::secret::is_secret_name(name) || declared.contains(name))
+            .map(|(_, value)| value)
+            .collect()
+    }
+
     /// Compose files in merge order.
     pub fn compose_files(&self) -> &[PathBuf] {
         &self.project.files

@@ -202,6 +202,8 @@ pub struct WatchConfig {
     /// Defaults for every check's `alert`.
     #[serde(default)]
     pub alert: AlertRule,
+    /// Collection, retention, alerts and forwarding of the stack's container logs.
+    pub logs: Option<super::logs::LogsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
