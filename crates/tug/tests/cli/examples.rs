@@ -92,7 +92,7 @@ fn examples_run_from_outside_their_directory() {
 }
 
 #[test]
-fn list_rules_lists_24_rules() {
+fn list_rules_lists_25_rules() {
     let f = Fixture::new();
     let run = f.tug().args(["check", "--list-rules"]).run();
     run.success();
@@ -102,10 +102,10 @@ fn list_rules_lists_24_rules() {
         .filter(|l| l.starts_with("TB"))
         .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
         .collect();
-    let expected: Vec<String> = (1..=24).map(|n| format!("TB{n:03}")).collect();
+    let expected: Vec<String> = (1..=25).map(|n| format!("TB{n:03}")).collect();
     assert_eq!(ids, expected);
     let json = f.tug().args(["check", "--list-rules", "--json"]).run().json();
-    assert_eq!(json.as_array().map(Vec::len), Some(24));
+    assert_eq!(json.as_array().map(Vec::len), Some(25));
     for rule in json.as_array().into_iter().flatten() {
         for key in ["id", "name", "severity", "rationale", "fix"] {
             assert!(rule[key].as_str().is_some_and(|s| !s.is_empty()), "{rule:#}");

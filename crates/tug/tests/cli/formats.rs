@@ -36,6 +36,7 @@ services:
     deploy:
       resources:
         limits: { memory: 256m, cpus: \"0.5\", pids: 256 }
+    logging: { driver: local }
   worker:
     image: example.org/worker:2.0.1
     read_only: true
@@ -45,6 +46,7 @@ services:
     deploy:
       resources:
         limits: { memory: 128m, cpus: \"0.25\", pids: 128 }
+    logging: { driver: local }
 ";
 
 pub const SNAP_TEMPLATE: &str = "\

@@ -1,7 +1,7 @@
 //! `tug watch` collects the stack's container logs into `.tugboat/logs.db`: against the real Docker Engine
 //! and a real SMTP server. Lines written while tug watch is killed are read when it comes back, none
 //! twice; a recreated container's lines stay readable with `tug logs` after the engine dropped them; a
-//! log alert's threshold sends one mail; secrets never reach the store.
+//! log alert's threshold sends one mail; lines are forwarded to a Loki push endpoint; secrets reach neither.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::logs::{get, stack, SECRET};
 use crate::runtime_support::Project;
 use crate::util::{wait_for, Fixture};
-use crate::watch::support::SmtpSink;
+use crate::watch::support::{SmtpSink, WebhookReceiver};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -57,13 +57,16 @@ fn collected_logs_survive_a_killed_watch_and_a_recreated_container_and_raise_a_l
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let f = stack(&p, port);
     let smtp = SmtpSink::start();
+    let loki = WebhookReceiver::start();
     f.write(
         "tugboat.yml",
         &format!(
             "alerts:\n  - smtp: {{ host: 127.0.0.1, port: {}, security: none, from: tug@example.com, to: [ops@example.com] }}\n\
              watch:\n  logs:\n    alerts:\n      - name: alarms\n        services: [beta]\n        \
-             match: 'GET /alarm-[0-9]+ 404'\n        threshold: 3\n        window: 5m\n",
-            smtp.port()
+             match: 'GET /alarm-[0-9]+ 404'\n        threshold: 3\n        window: 5m\n    \
+             forward:\n      - loki: http://127.0.0.1:{}\n",
+            smtp.port(),
+            loki.port()
         ),
     );
     f.tug().args(["up", "--wait"]).run().success();
@@ -98,6 +101,15 @@ fn collected_logs_survive_a_killed_watch_and_a_recreated_container_and_raise_a_l
     assert!(mail[0].contains("logs/alarms"), "{}", mail[0]);
     assert!(mail[0].contains("3 lines matched"), "{}", mail[0]);
     assert!(mail[0].contains("GET /alarm-3 404"), "the matching lines are quoted: {}", mail[0]);
+
+    // Forwarded to Loki's push API as they are stored, labelled by service.
+    let pushed = || loki.requests().iter().map(|r| r.body.clone()).collect::<Vec<_>>().join("\n");
+    wait_for("the alarm lines pushed to Loki", LONG, || pushed().contains("GET /alarm-3 404"));
+    let push = loki.requests().into_iter().find(|r| r.body.contains("GET /alarm-3 404")).unwrap();
+    assert_eq!((push.method.as_str(), push.path.as_str()), ("POST", "/loki/api/v1/push"));
+    let body: serde_json::Value = serde_json::from_str(&push.body).unwrap();
+    assert_eq!(body["streams"][0]["stream"]["service"], "beta", "{body}");
+    assert!(!pushed().contains(SECRET), "no secret is forwarded");
 
     // Recreated: the engine drops the old container's log; the store keeps it.
     f.tug().args(["up", "--force-recreate", "--wait", "beta"]).run().success();

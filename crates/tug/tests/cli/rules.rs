@@ -1,4 +1,4 @@
-//! Each rule TB001..TB024: a small stack that triggers it, asserting the finding's `file:line:col` (computed
+//! Each rule TB001..TB025: a small stack that triggers it, asserting the finding's `file:line:col` (computed
 //! from the text written, never hard-coded), and a near miss — a fully hardened stack that must not.
 
 use serde_json::Value;
@@ -19,6 +19,9 @@ const SERVICE: &str = "  NAME:
     deploy:
       resources:
         limits: { memory: 256m, cpus: \"0.5\", pids: 256 }
+    logging:
+      driver: json-file
+      options: { max-size: 10m, max-file: \"3\" }
 ";
 
 fn service(name: &str) -> String {
@@ -346,6 +349,47 @@ fn tb024_shared_mount_propagation_short_syntax() {
         ],
     );
     clean(&stack(&compose(&[service_with("app", "    volumes:\n      - /mnt:/mnt:ro,rprivate\n")])));
+}
+
+#[test]
+fn tb025_log_not_rotated() {
+    const LOGGING: &str = "    logging:\n      driver: json-file\n      options: { max-size: 10m, max-file: \"3\" }\n";
+    // No `logging`: the engine's default driver, json-file, never rotates; the finding points at the service.
+    let text = compose(&[swap(&service("app"), LOGGING, "")]);
+    let doc = expect(&stack(&text), &[("TB025", loc(DC, at(&text, "\n  app:", "app")))]);
+    let message = str(&doc["findings"][0]["message"]);
+    assert!(message.contains("json-file") && message.contains("/etc/docker/daemon.json"), "{message}");
+    // json-file without max-size: at `options`, or at `driver` when there are none.
+    let text = compose(&[swap(&service("app"), "max-size: 10m, ", "")]);
+    expect(&stack(&text), &[("TB025", loc(DC, at(&text, "      options: { max-file", "options")))]);
+    let text = compose(&[swap(&service("app"), "      options: { max-size: 10m, max-file: \"3\" }\n", "")]);
+    expect(&stack(&text), &[("TB025", loc(DC, at(&text, "      driver: json-file", "driver")))]);
+
+    // Near misses: `local` rotates by default; `none`, `syslog` and `journald` keep no file on the host.
+    for driver in ["local", "none", "syslog", "journald"] {
+        let logging = format!("    logging:\n      driver: {driver}\n");
+        clean(&stack(&compose(&[swap(&service("app"), LOGGING, &logging)])));
+    }
+    // One anchor per file, `logging: *logging` per service.
+    let text = format!(
+        "x-logging: &logging\n  driver: json-file\n  options: {{ max-size: 10m }}\n{}",
+        compose(&[
+            swap(&service("web"), LOGGING, "    logging: *logging\n"),
+            swap(&service("api"), LOGGING, "    logging: *logging\n"),
+        ])
+    );
+    clean(&stack(&text));
+    // A stack-wide exemption (the daemon's own `log-opts.max-size`) keeps the findings, without failing.
+    let text = compose(&[swap(&service("web"), LOGGING, ""), swap(&service("api"), LOGGING, "")]);
+    let f = stack(&text);
+    f.write(
+        "tugboat.yml",
+        "stack: rules\npolicy:\n  exempt:\n    \"*\":\n      TB025: \"daemon.json sets log-opts.max-size\"\n",
+    );
+    let doc = expect(&f, &[]);
+    let exempted: Vec<String> =
+        doc["findings"].as_array().expect("findings").iter().map(|x| str(&x["exempted"])).collect();
+    assert_eq!(exempted, ["daemon.json sets log-opts.max-size"; 2]);
 }
 
 #[test]

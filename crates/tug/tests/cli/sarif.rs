@@ -65,7 +65,7 @@ fn sarif_validates_against_the_schema() {
     let doc = sarif(&snap_stack());
     validate(&doc);
     assert_eq!(assert_locations(&doc), 4);
-    assert_eq!(doc["runs"][0]["tool"]["driver"]["rules"].as_array().map(Vec::len), Some(24));
+    assert_eq!(doc["runs"][0]["tool"]["driver"]["rules"].as_array().map(Vec::len), Some(25));
     // The exemption is an external suppression with its reason.
     let suppressed: Vec<&Value> = doc["runs"][0]["results"]
         .as_array()
@@ -91,7 +91,7 @@ fn sarif_stack_wide_findings_still_have_a_location() {
     let f = Fixture::new();
     f.write(
         "docker-compose.yml",
-        "services:\n  app:\n    image: example.org/app:${TAG}\n    user: \"1000:1000\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    healthcheck: {test: [\"CMD\", \"/h\"]}\n    restart: always\n    deploy: {resources: {limits: {memory: 64m, cpus: \"0.1\", pids: 64}}}\n",
+        "services:\n  app:\n    image: example.org/app:${TAG}\n    user: \"1000:1000\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    healthcheck: {test: [\"CMD\", \"/h\"]}\n    restart: always\n    deploy: {resources: {limits: {memory: 64m, cpus: \"0.1\", pids: 64}}}\n    logging: {driver: local}\n",
     );
     let doc = f.tug().args(["check", ".", "--format", "sarif"]).env("TAG", "1.0.0").run().json();
     validate(&doc);

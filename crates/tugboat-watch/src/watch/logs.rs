@@ -2,22 +2,28 @@
 //! containers in `logs.db` beside the state database; each stored batch is matched against the log
 //! alerts of the configuration in force (alerts go through the outbox like check alerts).
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use tugboat::store::NewAlert;
 use tugboat_runtime::logs::collect::{Collector, CollectorOptions};
 use tugboat_runtime::logs::{store, LogLine, Redactor};
 
+use super::forward::Forwarders;
 use super::log_alerts::{Fired, LogRule};
 use super::notify::{self, AlertMessage};
 use super::Shared;
 
-/// Starts collecting unless `watch.logs.collect` is false. A store that cannot be opened is logged and
-/// collection stays off; the checks run regardless.
-pub fn start(shared: &Arc<Shared>) -> Option<Collector> {
+/// Starts the forwarders and collecting (unless `watch.logs.collect` is false). A store that cannot be
+/// opened is logged and collection stays off; the checks run regardless. Call on the daemon's runtime.
+pub fn start(shared: &Arc<Shared>) {
     let loaded = shared.current();
     if loaded.logs.collect == Some(false) {
-        return None;
+        return;
+    }
+    match Forwarders::start(&loaded.logs.forward, &loaded.stack.project.name, &loaded.stack.dir) {
+        Ok(f) => *lock(&shared.forwarders) = Some(f),
+        // Checked when the configuration was loaded; a CA file removed since is the one way here.
+        Err(e) => tracing::error!(error = %e, "log lines are not forwarded"),
     }
     let weak: Weak<Shared> = Arc::downgrade(shared);
     let limits = {
@@ -43,17 +49,23 @@ pub fn start(shared: &Arc<Shared>) -> Option<Collector> {
     match Collector::start(options) {
         Ok(c) => {
             tracing::info!(store = %store::beside(&shared.options.state).display(), "collecting container logs");
-            Some(c)
+            *lock(&shared.logs) = Some(c);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "container logs are not collected");
-            None
-        }
+        Err(e) => tracing::error!(error = %e, "container logs are not collected"),
     }
 }
 
-/// A batch is in the store: log alerts.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A batch is in the store: forwarded, then matched against the log alerts.
 fn stored(shared: &Shared, lines: &[LogLine]) {
+    if let Some(forwarders) = lock(&shared.forwarders).as_ref() {
+        for line in lines {
+            forwarders.offer(line);
+        }
+    }
     let loaded = shared.current();
     if loaded.log_rules.is_empty() {
         return;

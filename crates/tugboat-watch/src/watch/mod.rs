@@ -174,6 +174,9 @@ pub fn load(options: &Options) -> Result<Loaded, ConfigError> {
         errors.push(e);
         Vec::new()
     });
+    if let Err(e) = forward::Forwarders::check(&logs.forward, &stack.project.name, &stack.dir) {
+        errors.push(e);
+    }
     ConfigError::collect(errors)?;
     Ok(Loaded {
         logs,
@@ -255,6 +258,8 @@ pub struct Shared {
     pub logs: Mutex<Option<tugboat_runtime::logs::collect::Collector>>,
     /// Log alert state and recent matches.
     log_matches: Mutex<log_alerts::Matcher>,
+    /// Where collected lines are forwarded (started with the daemon; a reload does not change them).
+    pub forwarders: Mutex<Option<forward::Forwarders>>,
 }
 
 impl Shared {
@@ -323,6 +328,7 @@ pub async fn run(
         jobs_cancel: CancelToken::new(),
         logs: Mutex::new(None),
         log_matches: Mutex::default(),
+        forwarders: Mutex::new(None),
     });
     // Every check is on the status page, not run yet, before the page can be asked for.
     register(&shared);
@@ -340,8 +346,7 @@ pub async fn run(
     let housekeeping = tokio::spawn(housekeeping(Arc::clone(&shared)));
     let mut tasks = spawn_config_tasks(&shared, &tx);
     let server = tokio::spawn(server::serve(Arc::clone(&shared), listener));
-    let collector = logs::start(&shared);
-    *shared.logs.lock().unwrap_or_else(|e| e.into_inner()) = collector;
+    logs::start(&shared);
     if let Some(tx) = bound {
         let _ = tx.send(addr);
     }
@@ -393,6 +398,10 @@ pub async fn run(
     let collector = shared.logs.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(collector) = collector {
         let _ = tokio::task::spawn_blocking(move || collector.stop()).await;
+    }
+    let forwarders = shared.forwarders.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(forwarders) = forwarders {
+        forwarders.shutdown(Duration::from_secs(5)).await;
     }
     // The recorder drains what the checks already reported and flushes history before it ends.
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
+use super::forward::ForwardStats;
 use super::notify::format_time;
 use super::Shared;
 use crate::probe::{self, Status};
@@ -261,6 +262,33 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             "1 while the log collector can read the engine.",
             "gauge",
             vec![(stack_label.clone(), logs.engine_error.is_none() as u8 as f64)],
+        );
+    }
+    let forwarded = shared.forwarders.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.stats());
+    if let Some(forwarded) = forwarded.filter(|f| !f.is_empty()) {
+        let per_receiver = |f: fn(&ForwardStats) -> f64| {
+            forwarded
+                .iter()
+                .map(|r| (format!("{stack_label},receiver=\"{}\",kind=\"{}\"", esc(&r.name), r.kind), f(r)))
+                .collect()
+        };
+        family(
+            "tugboat_logs_forwarded_total",
+            "Log lines a receiver took.",
+            "counter",
+            per_receiver(|r| r.sent as f64),
+        );
+        family(
+            "tugboat_logs_forward_dropped_total",
+            "Log lines dropped for a receiver: its buffer was full, or it refused them for good.",
+            "counter",
+            per_receiver(|r| r.dropped as f64),
+        );
+        family(
+            "tugboat_logs_forward_queued",
+            "Log lines waiting for a receiver.",
+            "gauge",
+            per_receiver(|r| r.queued as f64),
         );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m).into_response()

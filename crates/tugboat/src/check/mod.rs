@@ -58,8 +58,8 @@ pub struct Rule {
     pub fix: &'static str,
 }
 
-/// The rules as a Markdown table, then what TB008, TB023 and TB024 look for: docs/rules.md is this text (a
-/// test keeps them equal).
+/// The rules as a Markdown table, then what TB008, TB023, TB024 and TB025 look for: docs/rules.md is this
+/// text (a test keeps them equal).
 pub fn rules_markdown() -> String {
     let mut s = String::from(
         "# Check rules\n\nGenerated from the rule table (`tug check --list-rules`); a test keeps this file current.\n\

@@ -35,6 +35,7 @@ pub static RULES: &[Rule] = &[
     Rule { id: "TB022", name: "security-profile-disabled", severity: High, rationale: "seccomp:unconfined, apparmor:unconfined or label:disable turn off the kernel's syscall and MAC filtering", fix: "remove the option from `security_opt`; write a custom profile if the default blocks something" },
     Rule { id: "TB023", name: "no-pids-limit", severity: Medium, rationale: "one fork bomb or thread leak in a service without a PID limit exhausts the host's process table and takes every other service down", fix: "set `deploy.resources.limits.pids: 256` next to the memory limit, or `pids_limit: 256` on a service without `deploy.resources.limits` (Compose rejects `pids_limit` beside limits that lack `pids`), sized to the processes and threads the service really runs; -1 and 0 mean no limit" },
     Rule { id: "TB024", name: "shared-mount-propagation", severity: Medium, rationale: "`shared`/`rshared` bind propagation puts mounts made in the container onto the host, and `slave`/`rslave` brings later host mounts into the container: the bind is no longer a fixed view of one directory", fix: "remove `propagation` (`bind.propagation`, or the `:rshared`-style option) so the default `rprivate` applies; exempt a storage or mount helper that truly needs it, with the reason" },
+    Rule { id: "TB025", name: "log-not-rotated", severity: Medium, rationale: "the engine keeps a container's log on the host's disk, and its default driver `json-file` never rotates it: one chatty or looping service fills the disk and every service on it fails", fix: "set `logging: { driver: local }` (rotates by default: 5 files of 20 MB) or `logging: { driver: json-file, options: { max-size: 10m, max-file: \"3\" } }`, once per file as an `x-logging: &logging` extension field and `logging: *logging` per service; without `logging:` the daemon's default applies, so where /etc/docker/daemon.json already sets `log-opts.max-size`, exempt the stack (`\"*\": { TB025: reason }`). `tug watch` collects the logs into its own store independently of the driver, so rotation loses nothing it has collected" },
 ];
 
 pub(super) const DANGEROUS_CAPS: &[&str] = &[
@@ -130,6 +131,15 @@ const HARMLESS_READ_ONLY: &[(&str, &str)] = &[
 
 /// Bind propagation modes that let mounts cross between container and host.
 const SHARED_PROPAGATION: &[&str] = &["shared", "rshared", "slave", "rslave"];
+
+/// The logging driver that keeps a container's log in a file on the host and rotates it only with
+/// `options.max-size`; it is also the engine's default.
+const UNROTATED_DRIVER: &str = "json-file";
+
+/// Logging drivers that rotate by default (`local`), write to the journal (which has its own limits) or
+/// send the log off the host: not reported, and listed in docs/rules.md.
+const ROTATED_OR_REMOTE_DRIVERS: &[&str] =
+    &["local", "journald", "syslog", "none", "gelf", "fluentd", "awslogs", "splunk", "gcplogs", "etwlogs", "loki"];
 
 struct Ctx<'a> {
     stack: &'a Stack,
@@ -246,6 +256,7 @@ fn service_rules(ctx: &mut Ctx, s: &Service) {
         ctx.push("TB010", Some(s), None, format!("`{}` has no CPU limit", s.name));
     }
     pids_limit(ctx, s);
+    log_rotation(ctx, s);
     let health = s.node.get("healthcheck");
     let disabled = health.is_some_and(|h| {
         h.get("disable").and_then(Node::as_bool) == Some(true)
@@ -458,7 +469,46 @@ fn pids_limit(ctx: &mut Ctx, s: &Service) {
     }
 }
 
-/// What TB008, TB023 and TB024 look for, as Markdown (appended to docs/rules.md).
+/// TB025: a log the engine keeps on the host without rotation: no `logging` (the default driver,
+/// `json-file`), or `json-file` without `options.max-size`.
+fn log_rotation(ctx: &mut Ctx, s: &Service) {
+    const DAEMON: &str = "unless /etc/docker/daemon.json sets `log-opts.max-size`";
+    let Some((key, logging)) = s.node.entry("logging").filter(|(_, v)| !v.is_null()) else {
+        let message = format!(
+            "`{}` sets no `logging`, so the engine's default driver keeps its log: `{UNROTATED_DRIVER}`, which never rotates {DAEMON}",
+            s.name
+        );
+        ctx.push("TB025", Some(s), None, message);
+        return;
+    };
+    // A key counts when it has a value (`driver: ${LOG_DRIVER:-}` that expands to nothing does not).
+    let set =
+        |k: &str| logging.entry(k).filter(|(_, v)| !v.is_null() && v.as_str().is_none_or(|t| !t.trim().is_empty()));
+    let driver = set("driver");
+    let name = driver.and_then(|(_, v)| v.as_str()).map(str::trim);
+    if name.is_some_and(|d| d != UNROTATED_DRIVER) {
+        return;
+    }
+    let options = set("options");
+    let max_size = options.and_then(|(_, o)| o.get("max-size")).and_then(Node::as_str);
+    if max_size.is_some_and(|m| !m.trim().is_empty()) {
+        return;
+    }
+    let message = match name {
+        Some(_) => format!(
+            "`{}` logs with `{UNROTATED_DRIVER}` without `options.max-size`, so its log never rotates {DAEMON}",
+            s.name
+        ),
+        None => format!(
+            "`{}` sets `logging` without a driver or `options.max-size`: the engine's default driver, `{UNROTATED_DRIVER}`, never rotates {DAEMON}",
+            s.name
+        ),
+    };
+    let span = options.or(driver).map_or(&key.span, |(k, _)| &k.span);
+    ctx.push("TB025", Some(s), Some(span), message);
+}
+
+/// What TB008, TB023, TB024 and TB025 look for, as Markdown (appended to docs/rules.md).
 pub fn details_markdown() -> String {
     let mut s = String::from(
         "\n## TB008: sensitive host paths\n\n\
@@ -503,6 +553,21 @@ pub fn details_markdown() -> String {
          A bind with propagation {} (`bind: {{ propagation: rshared }}`, or the short-syntax option in \
          `/mnt:/mnt:ro,rshared`). `private`, `rprivate` (the default) and no propagation are not reported.\n",
         modes.join(", ")
+    ));
+    let drivers: Vec<String> = ROTATED_OR_REMOTE_DRIVERS.iter().map(|d| format!("`{d}`")).collect();
+    s.push_str(&format!(
+        "\n## TB025: log rotation\n\n\
+         A service without `logging:` (or whose `logging:` names no driver) gets the engine's default driver, \
+         `{UNROTATED_DRIVER}`, whose file under /var/lib/docker/containers grows without bound unless \
+         /etc/docker/daemon.json sets `log-opts.max-size`; so does `driver: {UNROTATED_DRIVER}` without \
+         `options.max-size`. Both are reported, at the service, or at `logging`'s `options` (else `driver`, else \
+         `logging`) key. tug does not read the daemon's configuration: where daemon.json rotates, exempt the stack \
+         with `policy.exempt: {{ \"*\": {{ TB025: \"daemon.json sets log-opts.max-size\" }} }}`.\n\n\
+         Not reported: `{UNROTATED_DRIVER}` with `max-size`, and the drivers {} (and plugins). `local` rotates \
+         by default (5 files of 20 MB), `journald` writes to the journal, which has its own size limits, `none` \
+         keeps nothing, and the others send the log elsewhere (the read cache the engine keeps beside them for \
+         `docker logs` rotates by default).\n",
+        drivers.join(", ")
     ));
     s
 }

@@ -16,6 +16,7 @@ const HARDENED: &[&str] = &[
     "    deploy: { resources: { limits: { memory: 256m, cpus: \"0.5\", pids: 256 } } }",
     "    healthcheck: { test: [CMD, \"true\"], interval: 10s }",
     "    restart: unless-stopped",
+    "    logging: { driver: local }",
 ];
 
 struct Case {
@@ -232,7 +233,7 @@ fn tb008_long_syntax_under_a_sensitive_directory() {
         .add("    source: /var/lib/docker/volumes")
         .add("    target: /volumes")
         .run();
-    assert_eq!(found, vec![("TB008".to_string(), 12), ("TB008".to_string(), 16)]);
+    assert_eq!(found, vec![("TB008".to_string(), 13), ("TB008".to_string(), 17)]);
     let found = case().add("volumes: [{ type: bind, source: /proc/1, target: /host/proc, read_only: true }]").rules();
     assert_only(found, &["TB008"]);
 }
@@ -306,7 +307,7 @@ fn tb008_driver_opts_bind_volume() {
     };
     let tail: &'static str = Box::leak(volume("/etc", "bind").into_boxed_str());
     let found = case().add("volumes: [\"data:/data\"]").tail(tail).run();
-    assert_eq!(found, vec![("TB008".to_string(), 11)]);
+    assert_eq!(found, vec![("TB008".to_string(), 12)]);
     assert_eq!(
         messages(&case().add("volumes: [\"data:/data\"]").tail(tail).compose(), "TB008"),
         ["`app` mounts host path /etc through volume `data` (driver_opts.device): host configuration and secrets (shadow, sudoers, TLS keys, cron)"]
@@ -346,10 +347,10 @@ fn tb023_pids_limit() {
     assert_eq!(case().remove("deploy").add(deploy(None)).run(), vec![("TB023".to_string(), 2)]);
     // -1 and 0 mean unlimited, under either key; the finding points at the value.
     for unlimited in ["-1", "0", "\"-1\""] {
-        assert_eq!(case().remove("deploy").add(deploy(Some(unlimited))).run(), vec![("TB023".to_string(), 10)]);
+        assert_eq!(case().remove("deploy").add(deploy(Some(unlimited))).run(), vec![("TB023".to_string(), 11)]);
         let line: &'static str = Box::leak(format!("pids_limit: {unlimited}").into_boxed_str());
         let found = case().remove("deploy").add("mem_limit: 256m").add("cpus: 0.5").add(line).run();
-        assert_eq!(found, vec![("TB023".to_string(), 12)]);
+        assert_eq!(found, vec![("TB023".to_string(), 13)]);
     }
     assert_only(case().remove("deploy").add(deploy(Some("lots"))).rules(), &["TB023"]);
     // Set by either key. (Compose refuses `pids_limit` beside deploy limits with a different `pids`.)
@@ -371,7 +372,7 @@ fn tb024_shared_propagation_long_syntax() {
             format!("volumes: [{{ type: bind, source: /mnt, target: /mnt, read_only: true, bind: {{ propagation: {mode} }} }}]")
                 .into_boxed_str(),
         );
-        assert_eq!(case().add(line).run(), vec![("TB024".to_string(), 11)], "{mode}");
+        assert_eq!(case().add(line).run(), vec![("TB024".to_string(), 12)], "{mode}");
     }
     for mode in ["private", "rprivate"] {
         let line: &'static str = Box::leak(
@@ -401,11 +402,104 @@ fn tb024_shared_propagation_long_syntax() {
 fn tb024_shared_propagation_short_syntax() {
     for mode in ["shared", "rshared", "slave", "rslave"] {
         let line: &'static str = Box::leak(format!("volumes: [\"/mnt:/mnt:ro,{mode}\"]").into_boxed_str());
-        assert_eq!(case().add(line).run(), vec![("TB024".to_string(), 11)], "{mode}");
+        assert_eq!(case().add(line).run(), vec![("TB024".to_string(), 12)], "{mode}");
         let line: &'static str = Box::leak(format!("volumes: [\"/srv/media:/media:{mode}\"]").into_boxed_str());
         assert_only(case().add(line).rules(), &["TB024"]);
     }
     assert_only(case().add("volumes: [\"/mnt:/mnt:ro,rprivate\"]").rules(), &[]);
+}
+
+#[test]
+fn tb025_log_not_rotated() {
+    // No `logging`: the engine's default driver, json-file, unrotated; the finding points at the service.
+    assert_eq!(case().remove("logging").run(), vec![("TB025".to_string(), 2)]);
+    assert_eq!(
+        messages(&case().remove("logging").compose(), "TB025"),
+        ["`app` sets no `logging`, so the engine's default driver keeps its log: `json-file`, which never rotates unless /etc/docker/daemon.json sets `log-opts.max-size`"]
+    );
+    // json-file without max-size: at `options`, else at `driver`.
+    let found = case()
+        .remove("logging")
+        .add("logging:")
+        .add("  driver: json-file")
+        .add("  options: { max-file: \"3\", compress: \"true\" }")
+        .run();
+    assert_eq!(found, vec![("TB025".to_string(), 13)]);
+    let found = case().remove("logging").add("logging:").add("  driver: json-file").run();
+    assert_eq!(found, vec![("TB025".to_string(), 12)]);
+    assert_eq!(
+        messages(&case().remove("logging").add("logging: { driver: json-file }").compose(), "TB025"),
+        ["`app` logs with `json-file` without `options.max-size`, so its log never rotates unless /etc/docker/daemon.json sets `log-opts.max-size`"]
+    );
+    // `logging` that names no driver and sets no max-size: the default driver again.
+    let found = case().remove("logging").add("logging:").add("  options: { max-file: \"3\" }").run();
+    assert_eq!(found, vec![("TB025".to_string(), 12)]);
+    assert_eq!(
+        messages(&case().remove("logging").add("logging: { options: { tag: app } }").compose(), "TB025"),
+        ["`app` sets `logging` without a driver or `options.max-size`: the engine's default driver, `json-file`, never rotates unless /etc/docker/daemon.json sets `log-opts.max-size`"]
+    );
+    let found = case().remove("logging").add("logging:").add("  driver: \"\"").run();
+    assert_eq!(found, vec![("TB025".to_string(), 11)]);
+    assert_only(
+        case().remove("logging").add("logging: { driver: json-file, options: { max-size: \"\" } }").rules(),
+        &["TB025"],
+    );
+    assert_only(case().remove("logging").add("logging: {}").rules(), &["TB025"]);
+    // Rotated: json-file with max-size (also for the default driver), `local`.
+    assert_only(
+        case()
+            .remove("logging")
+            .add("logging: { driver: json-file, options: { max-size: 10m, max-file: \"3\" } }")
+            .rules(),
+        &[],
+    );
+    assert_only(case().remove("logging").add("logging: { options: { max-size: 50m } }").rules(), &[]);
+    assert_only(case().remove("logging").add("logging: { driver: local }").rules(), &[]);
+    assert_only(case().remove("logging").add("logging: { driver: local, options: { max-size: 5m } }").rules(), &[]);
+    // Nothing stored on the host, or the journal's own limits.
+    for driver in ["none", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "loki"] {
+        let line: &'static str = Box::leak(format!("logging: {{ driver: {driver} }}").into_boxed_str());
+        assert_only(case().remove("logging").add(line).rules(), &[]);
+    }
+    assert_only(
+        case()
+            .remove("logging")
+            .add("logging: { driver: syslog, options: { syslog-address: \"udp://10.0.0.5:514\" } }")
+            .rules(),
+        &[],
+    );
+}
+
+#[test]
+fn tb025_shared_logging_anchor() {
+    // One `x-logging` anchor per file, `logging: *logging` per service: its keys point into the anchor.
+    let rotated = "x-logging: &logging\n  driver: json-file\n  options: { max-size: 10m, max-file: \"3\" }\n";
+    let text = format!("{rotated}{}", case().remove("logging").add("logging: *logging").compose());
+    assert!(messages(&text, "TB025").is_empty(), "{text}");
+    let unrotated = "x-logging: &logging\n  driver: json-file\n";
+    let text = format!("{unrotated}{}", case().remove("logging").add("logging: *logging").compose());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), &text).unwrap();
+    let stack = load(dir.path(), &LoadOptions { process_env: Some(HashMap::new()), ..Default::default() }).unwrap();
+    let lines: Vec<(&str, u32)> = check(&stack)
+        .unwrap()
+        .findings
+        .iter()
+        .filter(|f| f.rule == "TB025")
+        .map(|f| (f.rule, f.location.as_ref().map_or(0, |l| l.line)))
+        .collect();
+    assert_eq!(lines, [("TB025", 2)], "{text}");
+}
+
+#[test]
+fn tb025_exemptions() {
+    for exempt in ["app", "\"*\""] {
+        let tugboat: &'static str = Box::leak(
+            format!("policy:\n  exempt: {{ {exempt}: {{ TB025: \"daemon.json sets log-opts.max-size\" }} }}\n")
+                .into_boxed_str(),
+        );
+        assert_only(case().remove("logging").tugboat(tugboat).rules(), &[]);
+    }
 }
 
 #[test]
@@ -454,7 +548,7 @@ fn tb013_restart_policy() {
     );
 }
 
-const DB: &str = "  db:\n    image: db:1\n    user: \"999\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [no-new-privileges:true]\n    mem_limit: 1g\n    cpus: 1\n    restart: always\n    pids_limit: 512\n    healthcheck: { test: [CMD, pg_isready] }\n";
+const DB: &str = "  db:\n    image: db:1\n    user: \"999\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [no-new-privileges:true]\n    mem_limit: 1g\n    cpus: 1\n    restart: always\n    logging: { driver: local }\n    pids_limit: 512\n    healthcheck: { test: [CMD, pg_isready] }\n";
 
 #[test]
 fn tb014_depends_on_without_health_condition() {
@@ -466,7 +560,7 @@ fn tb014_depends_on_without_health_condition() {
 fn tb015_tb016_published_ports() {
     let allow = "policy: { published_ports: [3000] }\n";
     let found = case().add("ports: [\"8080:80\", \"3000:3000\", \"127.0.0.1:9000:9000\"]").tugboat(allow).run();
-    assert_eq!(found, vec![("TB015".to_string(), 11)]);
+    assert_eq!(found, vec![("TB015".to_string(), 12)]);
     assert_only(case().add("ports: [\"80\"]").tugboat(allow).rules(), &["TB015", "TB017"]);
     assert_only(case().add("ports: [\"8080:80\"]").rules(), &["TB016"]);
     assert_only(case().add("ports: [\"0.0.0.0:8080:80\"]").rules(), &["TB016"]);
@@ -527,7 +621,7 @@ fn tb019_tb020_env_template() {
         .tugboat(t)
         .file(".env.template", "UNUSED=\nPG_PASSWORD=\n")
         .run();
-    assert_eq!(found, vec![("TB019".to_string(), 10), ("TB020".to_string(), 1)]);
+    assert_eq!(found, vec![("TB019".to_string(), 11), ("TB020".to_string(), 1)]);
     assert_only(case().remove("image").add("image: \"app:${TAG:-1.0}\"").rules(), &["TB019"]);
     assert_only(case().remove("image").add("image: \"app:$${TAG}\"").rules(), &[]);
 }

@@ -88,7 +88,13 @@ pub fn export(cx: &mut Context, s: &Service) -> Vec<Object> {
                 cx.report.warn(name, k, sp, "ignored: pods are named by their workload, reached through the Service")
             }
             "extra_hosts" => cx.report.warn(name, k, sp, "ignored: use DNS (hostAliases are per pod and rarely right)"),
-            "logging" | "labels" | "stop_signal" | "profiles" | "build" | "pull_policy" | "init" => {
+            "logging" => cx.report.mapped(
+                name,
+                k,
+                sp,
+                "the kubelet keeps and rotates container logs (containerLogMaxSize / containerLogMaxFiles)",
+            ),
+            "labels" | "stop_signal" | "profiles" | "build" | "pull_policy" | "init" => {
                 cx.report.warn(name, k, sp, format!("`{k}` is not exported"))
             }
             "stop_grace_period" => {}

@@ -74,54 +74,7 @@ impl Forwarders {
     /// current runtime. `dir` is the stack directory a relative `ca_file` is read from; `stack` names the
     /// stack in every message (syslog structured data, Loki's `stack` label).
     pub fn start(entries: &[LogForwardConfig], stack: &str, dir: &Path) -> Result<Forwarders, ConfigError> {
-        let names = forward_names(entries);
-        let mut errors = Vec::new();
-        let mut targets = Vec::new();
-        for (i, (entry, name)) in entries.iter().zip(&names).enumerate() {
-            let key = format!("watch.logs.forward[{i}]");
-            if names[..i].contains(name) {
-                errors.push(ConfigError::Other(format!(
-                    "{key}.name: `{name}` names an earlier receiver too; give each one its own name"
-                )));
-            }
-            if entry.buffer == Some(0) {
-                errors.push(ConfigError::Other(format!("{key}.buffer: must be at least 1 line")));
-            }
-            let ca_pem = match &entry.ca_file {
-                Some(file) => match read_ca(&dir.join(file)) {
-                    Ok(pem) => Some(pem),
-                    Err(e) => {
-                        errors.push(ConfigError::Other(format!("{key}.ca_file: {file}: {e}")));
-                        None
-                    }
-                },
-                None => None,
-            };
-            let target = match (&entry.syslog, &entry.loki) {
-                (Some(_), Some(_)) => Err(format!("{key}: set one of `syslog` or `loki`, not both")),
-                (None, None) => Err(format!(
-                    "{key}: set `syslog` (tcp://host:port or tls://host:port) or `loki` (http://host:3100)"
-                )),
-                (Some(url), None) => {
-                    if !entry.labels.is_empty() {
-                        errors.push(ConfigError::Other(format!(
-                            "{key}.labels: labels are Loki stream labels; a syslog receiver takes none"
-                        )));
-                    }
-                    syslog::Syslog::new(url, ca_pem.as_deref(), stack)
-                        .map(Target::Syslog)
-                        .map_err(|e| format!("{key}.syslog: {e}"))
-                }
-                (None, Some(url)) => loki::Loki::new(url, ca_pem.as_deref(), stack, &entry.labels)
-                    .map(Target::Loki)
-                    .map_err(|e| format!("{key}.{e}")),
-            };
-            match target {
-                Ok(t) => targets.push((name.clone(), entry.buffer.unwrap_or(DEFAULT_BUFFER).max(1), t)),
-                Err(e) => errors.push(ConfigError::Other(e)),
-            }
-        }
-        ConfigError::collect(errors)?;
+        let targets = resolve(entries, stack, dir)?;
         if targets.is_empty() {
             return Ok(Forwarders { receivers: Vec::new(), tasks: Vec::new() });
         }
@@ -145,6 +98,66 @@ impl Forwarders {
         Ok(Forwarders { receivers, tasks })
     }
 
+    /// The errors [`Forwarders::start`] would report, without starting anything (configuration loading).
+    pub fn check(entries: &[LogForwardConfig], stack: &str, dir: &Path) -> Result<(), ConfigError> {
+        resolve(entries, stack, dir).map(drop)
+    }
+}
+
+/// Every entry checked and resolved: (name, buffer, target).
+fn resolve(entries: &[LogForwardConfig], stack: &str, dir: &Path) -> Result<Vec<(String, usize, Target)>, ConfigError> {
+    let names = forward_names(entries);
+    let mut errors = Vec::new();
+    let mut targets = Vec::new();
+    for (i, (entry, name)) in entries.iter().zip(&names).enumerate() {
+        let key = format!("watch.logs.forward[{i}]");
+        if names[..i].contains(name) {
+            errors.push(ConfigError::Other(format!(
+                "{key}.name: `{name}` names an earlier receiver too; give each one its own name"
+            )));
+        }
+        if entry.buffer == Some(0) {
+            errors.push(ConfigError::Other(format!("{key}.buffer: must be at least 1 line")));
+        }
+        let ca_pem = match &entry.ca_file {
+            Some(file) => match read_ca(&dir.join(file)) {
+                Ok(pem) => Some(pem),
+                Err(e) => {
+                    errors.push(ConfigError::Other(format!("{key}.ca_file: {file}: {e}")));
+                    None
+                }
+            },
+            None => None,
+        };
+        let target = match (&entry.syslog, &entry.loki) {
+            (Some(_), Some(_)) => Err(format!("{key}: set one of `syslog` or `loki`, not both")),
+            (None, None) => {
+                Err(format!("{key}: set `syslog` (tcp://host:port or tls://host:port) or `loki` (http://host:3100)"))
+            }
+            (Some(url), None) => {
+                if !entry.labels.is_empty() {
+                    errors.push(ConfigError::Other(format!(
+                        "{key}.labels: labels are Loki stream labels; a syslog receiver takes none"
+                    )));
+                }
+                syslog::Syslog::new(url, ca_pem.as_deref(), stack)
+                    .map(Target::Syslog)
+                    .map_err(|e| format!("{key}.syslog: {e}"))
+            }
+            (None, Some(url)) => loki::Loki::new(url, ca_pem.as_deref(), stack, &entry.labels)
+                .map(Target::Loki)
+                .map_err(|e| format!("{key}.{e}")),
+        };
+        match target {
+            Ok(t) => targets.push((name.clone(), entry.buffer.unwrap_or(DEFAULT_BUFFER).max(1), t)),
+            Err(e) => errors.push(ConfigError::Other(e)),
+        }
+    }
+    ConfigError::collect(errors)?;
+    Ok(targets)
+}
+
+impl Forwarders {
     /// Never blocks, never fails: puts the line in each receiver's buffer; a full buffer drops (and counts)
     /// its oldest line.
     pub fn offer(&self, line: &LogLine) {
