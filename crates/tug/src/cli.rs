@@ -71,6 +71,9 @@ pub enum Command {
     /// Host preflight for the stack: engine, Compose, cgroups, kernel, forwarding, space, mounts, GPU,
     /// ports, memory, backup repository; exit 1 on any failed check
     Doctor(DoctorArgs),
+    /// Vulnerabilities of the stack's images against an OSV database carried in (never the network):
+    /// SBOM, findings with their fixes, SARIF, a --fail-on gate
+    Scan(ScanArgs),
     /// The blue-green reverse proxy in front of the stack (`proxy:` in tugboat.yml); runs until stopped
     Proxy(ProxyArgs),
     /// Blue-green deploy of a service through tug proxy: green beside blue, health gate, switch, drain,
@@ -440,6 +443,85 @@ pub struct MigrateArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub compare: CompareArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ScanArgs {
+    #[command(subcommand)]
+    pub command: Option<ScanCommand>,
+    /// Only these services' images (all when none are given)
+    pub services: Vec<String>,
+    /// Scan this image (as the engine names it) instead of the stack's; repeatable
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Output format (`--json` is the same as `--format json`)
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Exit 1 when a finding at or above this severity is not ignored (default: no gate)
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<ScanFailOn>,
+    /// Only findings that a released version fixes
+    #[arg(long)]
+    pub fixable_only: bool,
+    /// Print each image's SBOM (CycloneDX 1.5 JSON) instead of findings; needs no database
+    #[arg(long)]
+    pub sbom: bool,
+    /// Exit 3 when the vulnerability database is older than DAYS (it warns after 7)
+    #[arg(long, value_name = "DAYS")]
+    pub max_db_age: Option<u64>,
+    /// Print the plan (images, database) and scan nothing; with --json, the plan document
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory (tugboat.yml and its compose files)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum ScanFailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// The offline vulnerability database (.tugboat/osv.db)
+    #[command(subcommand)]
+    Db(ScanDbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScanDbCommand {
+    /// Import OSV records: all.zip archives (one per ecosystem) or directories of OSV JSON files
+    Import(ScanDbImportArgs),
+    /// What the database holds: ecosystems, records, imports, age
+    Status(ScanDbStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanDbImportArgs {
+    /// all.zip archives or directories of OSV JSON records
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub sources: Vec<PathBuf>,
+    /// The SHA-256 the (single) source must have; a mismatch imports nothing
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Print the plan and import nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack's directory (the database is its .tugboat/osv.db)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanDbStatusArgs {
+    /// The stack's directory (the database is its .tugboat/osv.db)
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,8 +9,10 @@
 //!                                         osv::matching (version::compare per ecosystem) ─▶ findings
 //! ```
 
+pub mod import;
 pub mod osv;
 pub mod sbom;
+pub mod scan;
 pub mod version;
 
 use serde::{Deserialize, Serialize};

@@ -18,6 +18,7 @@ mod plan;
 mod proxy;
 mod restore;
 mod runtime;
+mod scan;
 mod smoke;
 mod watch;
 
@@ -52,6 +53,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => runtime::status(g, args),
         Command::Logs(args) => logs::run(g, args),
         Command::Doctor(args) => doctor::run(g, args),
+        Command::Scan(args) => scan::run(g, args),
         Command::Proxy(args) => proxy::run(g, args),
         Command::Deploy(args) => deploy::deploy(g, args),
         Command::Rollback(args) => deploy::rollback(g, args),

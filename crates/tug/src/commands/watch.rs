@@ -9,6 +9,8 @@ use tugboat::ops::{self, Clock, Ctx, Executed, Mode, Operation, SystemClock};
 use tugboat::stack::{self, LoadOptions};
 use tugboat::store::Store;
 use tugboat_backup::{Backup, BackupRun, Drill, DrillResults};
+use tugboat_scan::osv::cvss::Severity;
+use tugboat_scan::scan::{Scan, ScanReport};
 use tugboat_watch::watch::jobs::{Job, JobOutcome, JobRunner, SourceFailure};
 use tugboat_watch::watch::{self, Options};
 
@@ -112,7 +114,21 @@ impl JobRunner for EngineJobs {
                 Ok(report) => drill_outcome(&report),
                 Err(e) => JobOutcome::failed(format!("drill: {}", e.summary()), vec![]),
             },
-            other => JobOutcome::failed(format!("{other}: not a job tug watch runs (backup, drill)"), vec![]),
+            "scan" => {
+                let scan = Scan {
+                    stack: Some(&stack),
+                    services: vec![],
+                    images: vec![],
+                    db: job.state.with_file_name("osv.db"),
+                    sbom_only: false,
+                    max_db_age_days: None,
+                };
+                match execute(&scan, &mut ctx) {
+                    Ok(report) => scan_outcome(&report),
+                    Err(e) => JobOutcome::failed(format!("scan: {}", e.summary()), vec![]),
+                }
+            }
+            other => JobOutcome::failed(format!("{other}: not a job tug watch runs (backup, drill, scan)"), vec![]),
         }
     }
 }
@@ -122,6 +138,24 @@ fn execute<O: Operation>(op: &O, ctx: &mut Ctx) -> ops::Result<O::Report> {
         Executed::Ran(_, report) => Ok(report),
         Executed::Planned(_) => Err(ops::Error::cannot_act("the job was only planned")),
     }
+}
+
+/// A scheduled scan fails (and alerts) while an image has a high or critical finding that is not ignored.
+fn scan_outcome(report: &ScanReport) -> JobOutcome {
+    let failures: Vec<(&str, String)> = report
+        .images
+        .iter()
+        .filter_map(|image| {
+            let serious: Vec<&str> = image
+                .findings
+                .iter()
+                .filter(|f| f.ignored.is_none() && f.severity >= Severity::High)
+                .map(|f| f.id.as_str())
+                .collect();
+            (!serious.is_empty()).then(|| (image.image.as_str(), format!("high or critical: {}", serious.join(", "))))
+        })
+        .collect();
+    job_outcome("scan", report.images.len(), failures, "free of high and critical findings")
 }
 
 fn backup_outcome(report: &BackupRun) -> JobOutcome {

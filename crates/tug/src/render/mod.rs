@@ -19,6 +19,7 @@ pub mod progress;
 pub mod restore;
 pub mod runtime;
 pub mod sarif;
+pub mod scan;
 pub mod search_parity;
 pub mod smoke;
 pub mod style;

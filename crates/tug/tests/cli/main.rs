@@ -41,6 +41,7 @@ mod runtime;
 mod runtime_conformance;
 mod runtime_support;
 mod sarif;
+mod scan;
 mod search_parity;
 mod secret_canaries;
 mod util;

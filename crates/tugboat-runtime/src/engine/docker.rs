@@ -79,6 +79,23 @@ impl Docker {
         })
     }
 
+    /// `docker save`: the image's archive (`GET /images/{name}/get`), written to `out` as it streams.
+    pub fn save_image(&self, reference: &str, out: &mut dyn std::io::Write) -> Result<u64> {
+        self.runtime.block_on(async {
+            let mut body = self.client.export_image(reference);
+            let mut written = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| self.error(format!("exporting the image {reference}"), e))?;
+                out.write_all(&chunk).map_err(|e| EngineError::Failed {
+                    what: format!("writing the archive of the image {reference}"),
+                    message: e.to_string(),
+                })?;
+                written += chunk.len() as u64;
+            }
+            Ok(written)
+        })
+    }
+
     /// `docker info`: storage driver, root dir, runtimes, warnings (`tug doctor`).
     pub fn info(&self) -> Result<bollard::models::SystemInfo> {
         self.block(|| "the info request".into(), self.client.info())

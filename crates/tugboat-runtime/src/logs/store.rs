@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS lines (
 );
 CREATE INDEX IF NOT EXISTS lines_by_time ON lines (nanos);
 CREATE INDEX IF NOT EXISTS lines_by_service ON lines (service, nanos);
-CREATE VIRTUAL TABLE IF NOT EXISTS lines_text USING fts5 (line, content = 'lines', content_rowid = 'id', tokenize = 'trigram');
+CREATE VIRTUAL TABLE IF NOT EXISTS lines_text USING fts5 (line, content = 'lines', content_rowid = 'id', tokenize = 'trigram', detail = 'none');
 CREATE TRIGGER IF NOT EXISTS lines_indexed AFTER INSERT ON lines BEGIN
     INSERT INTO lines_text (rowid, line) VALUES (new.id, new.line);
 END;
@@ -134,7 +134,8 @@ impl LogStore {
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
         // WAL: `tug logs` reads while `tug watch` writes. NORMAL: a power cut may lose the last batch, never
         // the file, and the checkpoint goes with its lines, so the lost batch is read again.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(LogStore { conn, path: shown })
     }
@@ -290,9 +291,11 @@ impl LogStore {
             args.extend(query.services.iter().map(|s| s.clone().into()));
         }
         if let Some(any_of) = query.any_of.as_ref().filter(|a| !a.is_empty()) {
-            sql.push_str(" AND id IN (SELECT rowid FROM lines_text WHERE lines_text MATCH ?)");
-            let quoted: Vec<String> = any_of.iter().map(|l| format!("\"{}\"", l.replace('"', "\"\""))).collect();
-            args.push(quoted.join(" OR ").into());
+            // LIKE on a trigram table is answered from the index, case-insensitively like the literals. A `%` or
+            // `_` in a literal only widens the match; the regex decides.
+            let likes = vec!["line LIKE ?"; any_of.len()].join(" OR ");
+            sql.push_str(&format!(" AND id IN (SELECT rowid FROM lines_text WHERE {likes})"));
+            args.extend(any_of.iter().map(|literal| format!("%{literal}%").into()));
         }
         sql.push_str(" ORDER BY nanos, id");
         let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;

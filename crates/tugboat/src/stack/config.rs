@@ -48,6 +48,29 @@ pub struct TugboatConfig {
     pub kubernetes: Option<super::kubernetes::KubernetesConfig>,
     /// What `tug doctor` expects of the host: mount points and their types (docs/doctor.md).
     pub host: Option<crate::doctor::expect::HostExpectations>,
+    /// `tug scan`: vulnerabilities accepted for a reason, until a date (docs/scan.md).
+    pub scan: Option<ScanConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<ScanIgnore>,
+}
+
+/// A vulnerability `tug scan` reports as ignored (not failing the gate) until `until`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanIgnore {
+    /// The advisory id or one of its aliases (`CVE-2024-1234`, `GHSA-…`, `DSA-…`).
+    pub id: String,
+    /// Why it is accepted: required.
+    pub reason: String,
+    /// The last day it is ignored (`YYYY-MM-DD`); from the day after, it counts again.
+    pub until: Option<String>,
+    /// Only for this package (the binary or the source package name).
+    pub package: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -410,10 +433,10 @@ fn validate_monitoring(config: &TugboatConfig, root: &Node, errors: &mut Vec<Con
                 format!("unknown suite `{suite}`; define it under `checks:`"),
             ));
         }
-        for what in watch.schedule.keys().filter(|k| !matches!(k.as_str(), "backup" | "drill")) {
+        for what in watch.schedule.keys().filter(|k| !matches!(k.as_str(), "backup" | "drill" | "scan")) {
             errors.push(ConfigError::at(
                 Location::new(span_of(&["watch", "schedule", what]), format!("watch.schedule.{what}")),
-                "only `backup` and `drill` can be scheduled",
+                "only `backup`, `drill` and `scan` can be scheduled",
             ));
         }
     }
