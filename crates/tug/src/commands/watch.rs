@@ -155,24 +155,24 @@ fn scan_outcome(report: &ScanReport) -> JobOutcome {
             (!serious.is_empty()).then(|| (image.image.as_str(), format!("high or critical: {}", serious.join(", "))))
         })
         .collect();
-    job_outcome("scan", report.images.len(), failures, "free of high and critical findings")
+    job_outcome("scan", report.images.len(), "images", failures, "free of high and critical findings")
 }
 
 fn backup_outcome(report: &BackupRun) -> JobOutcome {
     let failures = report.failures().into_iter().map(|(source, why)| (source, why.to_string())).collect();
-    job_outcome("backup", report.sources.len(), failures, "backed up")
+    job_outcome("backup", report.sources.len(), "sources", failures, "backed up")
 }
 
 fn drill_outcome(report: &DrillResults) -> JobOutcome {
-    job_outcome("drill", report.drills.len(), report.failures(), "restored and proven")
+    job_outcome("drill", report.drills.len(), "sources", report.failures(), "restored and proven")
 }
 
 /// The typed outcome of a job: which sources failed, and why.
-fn job_outcome(job: &str, total: usize, failures: Vec<(&str, String)>, passed: &str) -> JobOutcome {
+fn job_outcome(job: &str, total: usize, what: &str, failures: Vec<(&str, String)>, passed: &str) -> JobOutcome {
     if failures.is_empty() {
-        return JobOutcome::passed(format!("{job}: {total} of {total} sources {passed}"));
+        return JobOutcome::passed(format!("{job}: {total} of {total} {what} {passed}"));
     }
-    let summary = format!("{job}: {} of {total} sources failed", failures.len());
+    let summary = format!("{job}: {} of {total} {what} failed", failures.len());
     let failures =
         failures.into_iter().map(|(source, reason)| SourceFailure { source: source.to_string(), reason }).collect();
     JobOutcome::failed(summary, failures)

@@ -568,3 +568,46 @@ fn after_an_engine_restart_the_proxy_is_pointed_at_the_containers_new_addresses(
     assert_eq!(get_version(d.port).as_deref(), Ok("v2"));
     assert_eq!(d.running_web().len(), 1, "{:?}", d.s.containers());
 }
+
+/// `tug watch` collecting logs while the engine stops and starts again: the container (restart: always)
+/// comes back, the collector reconnects and resumes from each container's checkpoint — every line once.
+#[test]
+fn the_engine_restarting_under_tug_watch_loses_and_duplicates_no_collected_line() {
+    let mut s = OnEngine::new(
+        "services:\n  web:\n    image: IMAGE\n    restart: always\n    healthcheck: { disable: true }\n",
+        Some("stack: logs\n"),
+    );
+    s.tug().args(["up", "--wait"]).run().success();
+    let watch = s.tug().args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json"]).spawn();
+    let web = format!("{}-web-1", s.project);
+    let address = |engine: &PrivateEngine| {
+        let ip = engine.docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &web]);
+        format!("{}:8080", ip.trim())
+    };
+    let at = address(&s.engine);
+    for i in 1..=5 {
+        crate::logs::get_at(&at, &format!("/before-{i}"));
+    }
+    let stored = || crate::logs_history::stored(&s.fixture, "web");
+    wait_for("the lines before the restart stored", LONG, || {
+        crate::logs_history::count(&stored(), "GET /before-") == 5
+    });
+    s.engine.stop();
+    s.engine.restart();
+    wait_for("web running again", LONG, || s.containers().iter().any(|(n, st)| *n == web && st == "running"));
+    let at = address(&s.engine);
+    for i in 1..=5 {
+        crate::logs::get_at(&at, &format!("/after-{i}"));
+    }
+    wait_for("the lines after the restart stored", LONG, || crate::logs_history::count(&stored(), "GET /after-") == 5);
+    watch.signal("TERM");
+    let (code, stderr) = watch.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines = stored();
+    for i in 1..=5 {
+        for when in ["before", "after"] {
+            assert_eq!(crate::logs_history::count(&lines, &format!("GET /{when}-{i} ")), 1, "{lines:#?}");
+        }
+    }
+    assert_eq!(crate::logs_history::count(&lines, "listening on"), 2, "both starts, once each: {lines:#?}");
+}

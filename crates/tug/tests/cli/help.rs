@@ -71,6 +71,8 @@ fn help_of_tug_and_every_subcommand() {
         "plan run",
         "approve",
         "export k8s",
+        "scan",
+        "scan db import",
     ] {
         assert!(visited.iter().any(|v| v == expected), "no help snapshot for `tug {expected}`: {visited:?}");
     }
@@ -79,8 +81,6 @@ fn help_of_tug_and_every_subcommand() {
 #[test]
 fn help_describes_what_exists() {
     let help = tug(&["--help"]).stdout();
-    // Commands still to come are not announced.
-    assert!(!help.to_lowercase().contains("scan"), "tug --help announces scan:\n{help}");
     // The state database's variable is named, without an empty value after it (wherever help wraps).
     let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("[env: TUGBOAT_STATE]"), "{help}");

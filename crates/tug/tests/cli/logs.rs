@@ -163,7 +163,12 @@ fn wait_for_line(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &s
 }
 
 pub(crate) fn get(port: u16, path: &str) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to beta");
+    get_at(&format!("127.0.0.1:{port}"), path);
+}
+
+/// A request to the test server at `addr` (`ip:port`), read to its end: the server has logged it.
+pub(crate) fn get_at(addr: &str, path: &str) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut s, &mut answer).unwrap();

@@ -25,7 +25,7 @@ fn watch(f: &Fixture) -> Child {
 }
 
 /// Every stored line of `service` (through SQLite itself, not through tug).
-fn stored(f: &Fixture, service: &str) -> Vec<String> {
+pub(crate) fn stored(f: &Fixture, service: &str) -> Vec<String> {
     let path = f.join(".tugboat/logs.db");
     if !path.exists() {
         return Vec::new();
@@ -37,7 +37,7 @@ fn stored(f: &Fixture, service: &str) -> Vec<String> {
     stmt.query_map([service], |r| r.get(0)).map(|rows| rows.flatten().collect()).unwrap_or_default()
 }
 
-fn count(lines: &[String], needle: &str) -> usize {
+pub(crate) fn count(lines: &[String], needle: &str) -> usize {
     lines.iter().filter(|l| l.contains(needle)).count()
 }
 
