@@ -194,3 +194,43 @@ fn the_database_is_checked_old_ones_warn_or_fail_and_bad_imports_change_nothing(
     f.tug().args(["scan", "--max-db-age", "30"]).run().failure(3).stderr_contains("days old");
     f.tug().args(["scan", "--dry-run"]).run().success().stdout_contains("tugtest-scan-unused:1");
 }
+
+/// `watch.schedule.scan`: at its cron time (on a clock started a few seconds before it) tug watch scans the
+/// stack's images and alerts, naming the image and the advisory, while a high or critical finding is not ignored.
+#[test]
+fn a_scheduled_scan_alerts_on_a_serious_finding() {
+    use chrono::TimeZone;
+    let tag = format!("tugtest-scan-{}:scheduled", std::process::id());
+    let _images = Images(vec![tag.clone()]);
+    image(&tag, VULNERABLE);
+    let f = Fixture::new();
+    let hook = crate::watch::support::WebhookReceiver::start();
+    f.write(
+        "tugboat.yml",
+        &format!(
+            "stack: shop\nalerts:\n  - webhook: {{ url: \"{}\" }}\nwatch:\n  logs: {{ collect: false }}\n  \
+             schedule: {{ scan: \"0 12 * * *\" }}\n",
+            hook.url("/hook")
+        ),
+    );
+    stack(&f, &tag);
+    let today = time::OffsetDateTime::now_utc().date();
+    records(&f.join("osv"), &format!("{today}T00:00:00Z"));
+    f.tug().args(["scan", "db", "import", "osv"]).run().success();
+    let before_noon = chrono::Local.with_ymd_and_hms(2026, 11, 26, 11, 59, 57).single().unwrap().to_rfc3339();
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_tug"))
+        .env("TUGBOAT_WATCH_CLOCK_START", before_noon)
+        .args(["watch", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(f.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(f.join("watch.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let alerts = hook.wait_for(1, std::time::Duration::from_secs(120));
+    let _ = Command::new("kill").args(["-TERM", &watch.id().to_string()]).status();
+    let _ = watch.wait();
+    let alert: serde_json::Value = serde_json::from_str(&alerts[0].body).unwrap();
+    assert_eq!(alert["check"], "schedule/scan", "{alert:#}");
+    assert_eq!(alert["failed_sources"][0]["source"], tag.as_str(), "{alert:#}");
+    assert!(alert["failed_sources"][0]["reason"].as_str().unwrap().contains("DSA-5678-1"), "{alert:#}");
+}

@@ -285,15 +285,7 @@ fn spawn_follower(follow: &Follow, c: &ContainerSummary) -> std::io::Result<Join
             if let Ok(mut map) = follow.checkpoints.lock() {
                 map.insert(source.id.clone(), *cp);
             }
-            let line = LogLine {
-                time: entry.time,
-                nanos: entry.nanos,
-                service: source.service.clone(),
-                container: source.container.clone(),
-                label: source.label.clone(),
-                stream: entry.stream,
-                line: follow.redactor.apply(&String::from_utf8_lossy(&entry.text)),
-            };
+            let line = source.line(entry, &follow.redactor);
             let counted = |s: &mut CollectorStats| s.services.entry(source.service.clone()).or_default().dropped += 1;
             match follow.queue.try_send(Collected { container_id: source.id.clone(), line, checkpoint: *cp }) {
                 Ok(()) => {}

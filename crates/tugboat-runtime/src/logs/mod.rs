@@ -96,19 +96,26 @@ impl Request {
         if outside && !entry.time.is_empty() {
             return None;
         }
-        let line = self.redactor.apply(&String::from_utf8_lossy(&entry.text));
-        if self.grep.as_ref().is_some_and(|re| !re.is_match(&line)) {
+        let line = source.line(entry, &self.redactor);
+        if self.grep.as_ref().is_some_and(|re| !re.is_match(&line.line)) {
             return None;
         }
-        Some(LogLine {
+        Some(line)
+    }
+}
+
+impl Source {
+    /// An entry of this container's log as a line, its text masked.
+    fn line(&self, entry: entry::Entry, redactor: &Redactor) -> LogLine {
+        LogLine {
+            line: redactor.apply(&String::from_utf8_lossy(&entry.text)),
             time: entry.time,
             nanos: entry.nanos,
-            service: source.service.clone(),
-            container: source.container.clone(),
-            label: source.label.clone(),
+            service: self.service.clone(),
+            container: self.container.clone(),
+            label: self.label.clone(),
             stream: entry.stream,
-            line,
-        })
+        }
     }
 }
 

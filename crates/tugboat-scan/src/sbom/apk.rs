@@ -2,7 +2,7 @@
 //! separated by blank lines. `P:` name, `V:` version, `A:` arch, `o:` origin (the source package, named by
 //! Alpine's secdb and OSV).
 
-use super::{purl_encode, OsRelease, Package, PackageKind, SbomError, Source};
+use super::{OsPackage, OsRelease, Package, PackageKind, SbomError, Source};
 
 pub(crate) fn parse(path: &str, text: &str, os: Option<&OsRelease>) -> Result<Vec<Package>, SbomError> {
     let mut out = Vec::new();
@@ -47,31 +47,20 @@ fn package(
     let source = origin
         .filter(|o| !o.is_empty() && *o != name)
         .map(|o| Source { name: o.to_string(), version: version.to_string() });
-    let namespace = os.map_or("alpine", |o| o.id.as_str());
-    let mut qualifiers = Vec::new();
-    if let Some(a) = arch {
-        qualifiers.push(format!("arch={}", purl_encode(a)));
-    }
-    if let Some(o) = os {
-        qualifiers.push(format!("distro={}", purl_encode(&o.purl_distro())));
-    }
-    if let Some(s) = &source {
-        qualifiers.push(format!("upstream={}", purl_encode(&s.name)));
-    }
-    let mut purl = format!("pkg:apk/{}/{}@{}", purl_encode(namespace), purl_encode(name), purl_encode(version));
-    if !qualifiers.is_empty() {
-        purl.push('?');
-        purl.push_str(&qualifiers.join("&"));
-    }
-    Package {
+    let upstream = source.as_ref().map(|s| s.name.clone());
+    OsPackage {
         kind: PackageKind::Apk,
-        name: name.to_string(),
-        version: version.to_string(),
-        ecosystem: os.and_then(OsRelease::ecosystem),
+        purl_type: "apk",
+        default_namespace: "alpine",
+        path,
+        name,
+        version,
+        arch,
         source,
-        location: path.to_string(),
-        purl,
+        upstream,
+        os,
     }
+    .package()
 }
 
 #[cfg(test)]

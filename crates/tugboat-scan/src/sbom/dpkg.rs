@@ -1,7 +1,7 @@
 //! dpkg's database: `var/lib/dpkg/status` (stanzas of every package dpkg knows, installed or not) and the
 //! distroless `var/lib/dpkg/status.d/NAME` (one installed package per file, usually without a Status line).
 
-use super::{purl_encode, OsRelease, Package, PackageKind, SbomError, Source};
+use super::{OsPackage, OsRelease, Package, PackageKind, SbomError, Source};
 
 /// The packages of one status file. `require_status`: only stanzas whose Status is `install ok installed`
 /// (or `hold ok installed`) count (the main status file also lists removed, half-configured and purged-but-remembered packages).
@@ -57,33 +57,24 @@ fn package(
     source: Option<Source>,
     os: Option<&OsRelease>,
 ) -> Package {
-    let namespace = os.map_or("debian", |o| o.id.as_str());
-    let mut qualifiers = Vec::new();
-    if let Some(a) = arch {
-        qualifiers.push(format!("arch={}", purl_encode(a)));
-    }
-    if let Some(o) = os {
-        qualifiers.push(format!("distro={}", purl_encode(&o.purl_distro())));
-    }
-    if let Some(s) = &source {
-        // Syft's qualifier for the source package: the name, `@version` when it differs from the binary's.
-        let upstream = if s.version == version { s.name.clone() } else { format!("{}@{}", s.name, s.version) };
-        qualifiers.push(format!("upstream={}", purl_encode(&upstream)));
-    }
-    let mut purl = format!("pkg:deb/{}/{}@{}", purl_encode(namespace), purl_encode(name), purl_encode(version));
-    if !qualifiers.is_empty() {
-        purl.push('?');
-        purl.push_str(&qualifiers.join("&"));
-    }
-    Package {
+    // Syft's qualifier for the source package: the name, `@version` when it differs from the binary's.
+    let upstream =
+        source
+            .as_ref()
+            .map(|s| if s.version == version { s.name.clone() } else { format!("{}@{}", s.name, s.version) });
+    OsPackage {
         kind: PackageKind::Deb,
-        name: name.to_string(),
-        version: version.to_string(),
-        ecosystem: os.and_then(OsRelease::ecosystem),
+        purl_type: "deb",
+        default_namespace: "debian",
+        path,
+        name,
+        version,
+        arch,
         source,
-        location: path.to_string(),
-        purl,
+        upstream,
+        os,
     }
+    .package()
 }
 
 /// RFC 822-style stanzas separated by blank lines: (first line number, fields). Continuation lines (starting

@@ -113,6 +113,59 @@ impl SbomError {
     }
 }
 
+/// A distribution's package (deb, apk) as found in its database.
+pub(crate) struct OsPackage<'a> {
+    pub kind: PackageKind,
+    /// The purl type (`deb`, `apk`) and the namespace when the image has no os-release (`debian`, `alpine`).
+    pub purl_type: &'a str,
+    pub default_namespace: &'a str,
+    pub path: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub arch: Option<&'a str>,
+    pub source: Option<Source>,
+    /// The purl's `upstream=` qualifier: the source package, as Syft writes it.
+    pub upstream: Option<String>,
+    pub os: Option<&'a OsRelease>,
+}
+
+impl OsPackage<'_> {
+    /// `pkg:TYPE/NAMESPACE/NAME@VERSION?arch=…&distro=…&upstream=…`, and the ecosystem os-release names.
+    pub(crate) fn package(self) -> Package {
+        let namespace = self.os.map_or(self.default_namespace, |o| o.id.as_str());
+        let mut qualifiers = Vec::new();
+        if let Some(a) = self.arch {
+            qualifiers.push(format!("arch={}", purl_encode(a)));
+        }
+        if let Some(o) = self.os {
+            qualifiers.push(format!("distro={}", purl_encode(&o.purl_distro())));
+        }
+        if let Some(u) = &self.upstream {
+            qualifiers.push(format!("upstream={}", purl_encode(u)));
+        }
+        let mut purl = format!(
+            "pkg:{}/{}/{}@{}",
+            self.purl_type,
+            purl_encode(namespace),
+            purl_encode(self.name),
+            purl_encode(self.version)
+        );
+        if !qualifiers.is_empty() {
+            purl.push('?');
+            purl.push_str(&qualifiers.join("&"));
+        }
+        Package {
+            kind: self.kind,
+            name: self.name.to_string(),
+            version: self.version.to_string(),
+            ecosystem: self.os.and_then(OsRelease::ecosystem),
+            source: self.source,
+            location: self.path.to_string(),
+            purl,
+        }
+    }
+}
+
 /// Percent-encodes a purl segment: everything but RFC 3986's unreserved characters (so `+` is `%2B` and a
 /// dpkg epoch's `:` is `%3A`, as Trivy and Syft write them).
 pub(crate) fn purl_encode(s: &str) -> String {
