@@ -102,6 +102,19 @@ fn collected_logs_survive_a_killed_watch_and_a_recreated_container_and_raise_a_l
     assert!(mail[0].contains("3 lines matched"), "{}", mail[0]);
     assert!(mail[0].contains("GET /alarm-3 404"), "the matching lines are quoted: {}", mail[0]);
 
+    // The status page lists the matches; /metrics counts the stored lines.
+    let addr = std::fs::read_to_string(f.join("watch.log"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|l| l["addr"].as_str().map(str::to_string))
+        .expect("tug watch logs the address it listens on");
+    let page = ureq::get(&format!("http://{addr}/")).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(page.contains("Recent log matches") && page.contains("GET /alarm-3 404"), "{page}");
+    let metrics = ureq::get(&format!("http://{addr}/metrics")).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(metrics.contains("tugboat_logs_lines_total{stack=") && metrics.contains("service=\"beta\"}"), "{metrics}");
+    assert!(metrics.contains("tugboat_logs_forwarded_total{"), "{metrics}");
+
     // Forwarded to Loki's push API as they are stored, labelled by service.
     let pushed = || loki.requests().iter().map(|r| r.body.clone()).collect::<Vec<_>>().join("\n");
     wait_for("the alarm lines pushed to Loki", LONG, || pushed().contains("GET /alarm-3 404"));
