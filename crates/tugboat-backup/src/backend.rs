@@ -118,12 +118,18 @@ impl WriteBackend for GuardedBackend {
         let result = match &self.local {
             Some(root) => {
                 let path = Self::local_path(root, tpe, id);
-                let mut data = Vec::with_capacity(content.size());
-                for part in content.slice() {
-                    data.extend_from_slice(part);
-                }
+                // A pack comes as one buffer (vendor/rustic_core/TUGBOAT.md): written as it is, not copied into
+                // another 16 MiB buffer first (two packs are written at once).
+                let joined;
+                let data: &[u8] = match content.slice() {
+                    [one] => one,
+                    parts => {
+                        joined = parts.concat();
+                        &joined
+                    }
+                };
                 let written =
-                    path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| write_atomic(&path, &data));
+                    path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| write_atomic(&path, data));
                 written.map_err(|err| {
                     RusticError::with_source(ErrorKind::InputOutput, "Failed to write `{path}`", err)
                         .attach_context("path", path.display().to_string())

@@ -626,14 +626,19 @@ impl<BE: DecryptWriteBackend> RawPacker<BE> {
     }
 }
 
+/// Room in a pack's buffer beyond what is needed so far: for the pack's header (tugboat).
+const PACK_BUFFER_SLACK: usize = 512 * 1024;
+
 /// The `BasicPacker` is responsible for packing blobs into pack files. It is a basic version providing the functionality without any I/O or encryption involved
 #[allow(missing_debug_implementations, clippy::module_name_repetitions)]
 #[derive(Debug)]
 pub(crate) struct BasicPacker {
     /// The blob type to pack.
     blob_type: BlobType,
-    /// The file to write to
-    file: BytesList,
+    /// The file to write to (tugboat: one buffer for the whole pack, which the blobs are copied into, instead of
+    /// a list of every blob's own buffer that the file writer then copied into one 16 MiB buffer per pack, two
+    /// packs at once; a blob's buffer is now freed at once by the thread that made it. See TUGBOAT.md.)
+    file: Vec<u8>,
     /// The size of the file
     size: u32,
     /// The number of blobs in the pack
@@ -660,7 +665,7 @@ impl BasicPacker {
     pub fn new(blob_type: BlobType, pack_sizer: PackSizer) -> Self {
         Self {
             blob_type,
-            file: BytesList::default(),
+            file: Vec::new(),
             size: 0,
             count: 0,
             created: SystemTime::now(),
@@ -693,7 +698,17 @@ impl BasicPacker {
                 from: "usize",
                 source: err,
             })?;
-        self.file.add(data);
+        if self.file.capacity() - self.file.len() < data.len() {
+            // a pack's target size plus room for its header (up to ~41 bytes a blob); one more blob than that
+            // (the one that fills the pack) gets exactly what it needs
+            let room = if self.file.capacity() == 0 {
+                self.pack_sizer.pack_size() as usize + PACK_BUFFER_SLACK
+            } else {
+                data.len() + PACK_BUFFER_SLACK
+            };
+            self.file.reserve_exact(room.max(data.len()));
+        }
+        self.file.extend_from_slice(&data);
         self.size += len;
         Ok(len)
     }
@@ -851,7 +866,7 @@ impl BasicPacker {
         self.created = SystemTime::now();
         self.ids.clear();
         (
-            std::mem::take(&mut self.file),
+            BytesList::from(std::mem::take(&mut self.file)),
             std::mem::take(&mut self.index),
         )
     }
