@@ -28,6 +28,18 @@ pub fn print_plan(out: &mut dyn Write, plan: &WatchPlan) -> std::io::Result<()> 
     for w in &plan.maintenance {
         writeln!(out, "  maintenance {:<16} for {}, alerts muted", w.cron, w.duration)?;
     }
+    let logs = &plan.logs;
+    if logs.collect {
+        writeln!(out, "  logs collected, kept {} and at most {} per service", logs.retention, logs.max_bytes)?;
+        for a in &logs.alerts {
+            writeln!(out, "  log alert {a}")?;
+        }
+        if !logs.forward.is_empty() {
+            writeln!(out, "  logs forwarded to {}", logs.forward.join(", "))?;
+        }
+    } else {
+        writeln!(out, "  {}", paint(DIM, "container logs are not collected (watch.logs.collect: false)"))?;
+    }
     if plan.providers.is_empty() {
         writeln!(out, "  {}", paint(DIM, "no alert providers: failures are shown and measured, not sent"))?;
     }

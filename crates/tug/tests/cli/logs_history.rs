@@ -70,6 +70,14 @@ fn collected_logs_survive_a_killed_watch_and_a_recreated_container_and_raise_a_l
         ),
     );
     f.tug().args(["up", "--wait"]).run().success();
+    // The dry run shows the collection, the log alert and the receiver.
+    f.tug()
+        .args(["watch", "--dry-run"])
+        .run()
+        .success()
+        .stdout_contains("logs collected, kept 7d and at most 256MiB per service")
+        .stdout_contains("log alert alarms: `GET /alarm-[0-9]+ 404` (3 within 5m)")
+        .stdout_contains("logs forwarded to loki");
 
     let mut daemon = watch(&f);
     for i in 1..=5 {

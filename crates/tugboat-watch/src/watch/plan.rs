@@ -22,6 +22,19 @@ pub struct WatchPlan {
     pub maintenance: Vec<PlannedWindow>,
     /// How often the heartbeat is pinged (its URL is a secret and not shown).
     pub heartbeat: Option<String>,
+    pub logs: PlannedLogs,
+}
+
+/// Container log collection: on or off, the default retention, the log alerts and where lines go.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedLogs {
+    pub collect: bool,
+    pub retention: String,
+    pub max_bytes: String,
+    /// `name: what it matches (threshold within window)`.
+    pub alerts: Vec<String>,
+    /// The forwarding receivers' names.
+    pub forward: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +119,23 @@ impl Loaded {
                 .map(|(c, d)| PlannedWindow { cron: c.to_string(), duration: HumanDuration(*d).to_string() })
                 .collect(),
             heartbeat: self.heartbeat.as_ref().map(|(_, every)| HumanDuration(*every).to_string()),
+            logs: self.planned_logs(),
+        }
+    }
+
+    fn planned_logs(&self) -> PlannedLogs {
+        // Per-service overrides change only the services they name: the plan shows the defaults.
+        let (age, bytes) = self.logs.retention_of("");
+        PlannedLogs {
+            collect: self.logs.collect != Some(false),
+            retention: HumanDuration(age).to_string(),
+            max_bytes: tugboat::stack::logs::ByteSize(bytes).to_string(),
+            alerts: self
+                .log_rules
+                .iter()
+                .map(|r| format!("{}: {} ({} within {})", r.name, r.describe(), r.threshold, HumanDuration(r.window)))
+                .collect(),
+            forward: super::forward::forward_names(&self.logs.forward),
         }
     }
 }
