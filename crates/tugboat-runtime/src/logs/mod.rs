@@ -198,6 +198,11 @@ pub fn read(
             runs[i].extend(request.line(&sources[i], e, &mut seen[i]));
         }
     }
+    // A container's stdout and stderr are copied into its log by two writers, so the log's order may put a
+    // line of one before an earlier line of the other: each run is put in time order (stably) first.
+    for run in &mut runs {
+        run.sort_by_key(|l| l.nanos);
+    }
     for line in merge_sorted(runs, |l| l.nanos) {
         if !emit(line) {
             break;
