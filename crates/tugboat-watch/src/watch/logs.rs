@@ -2,7 +2,7 @@
 //! containers in `logs.db` beside the state database; each stored batch is matched against the log
 //! alerts of the configuration in force (alerts go through the outbox like check alerts).
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use tugboat::store::NewAlert;
 use tugboat_runtime::logs::collect::{Collector, CollectorOptions};
@@ -21,7 +21,7 @@ pub fn start(shared: &Arc<Shared>) {
         return;
     }
     match Forwarders::start(&loaded.logs.forward, &loaded.stack.project.name, &loaded.stack.dir) {
-        Ok(f) => *lock(&shared.forwarders) = Some(f),
+        Ok(f) => *shared.forwarders() = Some(f),
         // Checked when the configuration was loaded; a CA file removed since is the one way here.
         Err(e) => tracing::error!(error = %e, "log lines are not forwarded"),
     }
@@ -49,19 +49,15 @@ pub fn start(shared: &Arc<Shared>) {
     match Collector::start(options) {
         Ok(c) => {
             tracing::info!(store = %store::beside(&shared.options.state).display(), "collecting container logs");
-            *lock(&shared.logs) = Some(c);
+            *shared.collector() = Some(c);
         }
         Err(e) => tracing::error!(error = %e, "container logs are not collected"),
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A batch is in the store: forwarded, then matched against the log alerts.
 fn stored(shared: &Shared, lines: &[LogLine]) {
-    if let Some(forwarders) = lock(&shared.forwarders).as_ref() {
+    if let Some(forwarders) = shared.forwarders().as_ref() {
         for line in lines {
             forwarders.offer(line);
         }

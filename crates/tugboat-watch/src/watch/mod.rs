@@ -283,9 +283,17 @@ impl Shared {
         self.log_matches.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub(crate) fn collector(&self) -> std::sync::MutexGuard<'_, Option<tugboat_runtime::logs::collect::Collector>> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn forwarders(&self) -> std::sync::MutexGuard<'_, Option<forward::Forwarders>> {
+        self.forwarders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// What the log collector has done, while it runs.
     pub fn log_stats(&self) -> Option<tugboat_runtime::logs::collect::CollectorStats> {
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.stats())
+        self.collector().as_ref().map(|c| c.stats())
     }
 }
 
@@ -395,11 +403,11 @@ pub async fn run(
     }
     drop(tx);
     // The collector stores what it read (and queues the log alerts that raises) before the outbox stops.
-    let collector = shared.logs.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let collector = shared.collector().take();
     if let Some(collector) = collector {
         let _ = tokio::task::spawn_blocking(move || collector.stop()).await;
     }
-    let forwarders = shared.forwarders.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let forwarders = shared.forwarders().take();
     if let Some(forwarders) = forwarders {
         forwarders.shutdown(Duration::from_secs(5)).await;
     }

@@ -264,7 +264,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             vec![(stack_label.clone(), logs.engine_error.is_none() as u8 as f64)],
         );
     }
-    let forwarded = shared.forwarders.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.stats());
+    let forwarded = shared.forwarders().as_ref().map(|f| f.stats());
     if let Some(forwarded) = forwarded.filter(|f| !f.is_empty()) {
         let per_receiver = |f: fn(&ForwardStats) -> f64| {
             forwarded
