@@ -92,11 +92,11 @@ def parity_engines(data):
     for (bench, _size, tool, metric) in data:
         if bench == "parity" and tool == "tug" and metric.startswith("equal_") and metric.endswith("_s"):
             engines.add(metric[len("equal_"):-len("_s")])
-    order = {"mariadb": 0, "postgres": 1}
+    order = {"mariadb": 0, "postgres": 1, "cross": 2}
     return sorted(engines, key=lambda e: (order.get(e, 9), e))
 
 
-ENGINE_NAME = {"mariadb": "MariaDB", "postgres": "PostgreSQL"}
+ENGINE_NAME = {"mariadb": "MariaDB", "postgres": "PostgreSQL", "cross": "MariaDB → PostgreSQL"}
 
 
 def plots(data):
