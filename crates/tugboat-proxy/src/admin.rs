@@ -133,6 +133,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             "status": if shared.stopping() { "stopping" } else { "ok" },
             "pid": std::process::id(),
             "held": shared.held.load(Ordering::SeqCst),
+            "connections": shared.connections(),
             "version": env!("CARGO_PKG_VERSION"),
             "listen": shared.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         }))),

@@ -44,7 +44,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | `GET /health` | `{status, pid, version, listen}` |
+//! | `GET /health` | `{status, pid, held, connections, version, listen}` (open client and admin connections) |
 //! | `GET /routes` | `{routes: [Route]}`; `GET /routes/{service}`: one route |
 //! | `PUT /routes/{service}` | body: a [`Route`]; replaces atomically, persisted before the answer |
 //! | `DELETE /routes/{service}` | `{deleted}` or 404 |

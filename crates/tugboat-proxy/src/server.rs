@@ -32,7 +32,9 @@ pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
 /// After a stop begins, an idle keep-alive connection is closed once it starts a request (its response
 /// then says `Connection: close`) or after this grace: closing it at once would race a request the
-/// client is sending right now.
+/// client is sending right now. A connection that has not had its first request yet gets the idle
+/// timeout instead: its client connected to send one, and a close before any answer is an error to it
+/// (under load, the request of a connection accepted as the stop began can take longer than the grace).
 const IDLE_GRACE: Duration = Duration::from_secs(1);
 /// How long an upgrade waits for the new process to report ready.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -118,6 +120,9 @@ pub(crate) struct Shared {
     pub stop: watch::Sender<u8>,
     exit: watch::Sender<Option<Exit>>,
     active: Arc<Active>,
+    /// Accept loops still running: a stop waits for them before it counts `active` down, so a connection
+    /// one of them accepts as the stop begins is drained too, not cut when `active` was briefly zero.
+    accepting: Arc<Active>,
     /// Our handles on the sockets (for a handoff); taken when a stop begins.
     listeners: Mutex<Option<Sockets>>,
     pub addrs: Vec<SocketAddr>,
@@ -224,6 +229,11 @@ impl Shared {
         Ok(())
     }
 
+    /// Client and admin connections open now (a stop drains them).
+    pub(crate) fn connections(&self) -> usize {
+        self.active.n.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn stopping(&self) -> bool {
         *self.stop.borrow() != RUNNING
     }
@@ -250,7 +260,9 @@ impl Shared {
         let shared = Arc::clone(self);
         tokio::spawn(async move {
             let drain = Duration::from_millis(shared.config.drain_timeout_ms);
-            if !shared.active.wait_zero(drain).await {
+            let started = tokio::time::Instant::now();
+            shared.accepting.wait_zero(drain).await;
+            if !shared.active.wait_zero(drain.saturating_sub(started.elapsed())).await {
                 tracing::warn!("drain timeout: closing {} connections", shared.active.n.load(Ordering::SeqCst));
             }
             shared.stop.send_replace(CLOSED);
@@ -405,6 +417,7 @@ pub(crate) async fn start_on(
         stop: watch::Sender::new(RUNNING),
         exit: watch::Sender::new(None),
         active: Arc::new(Active::default()),
+        accepting: Arc::new(Active::default()),
         listeners: Mutex::new(Some((
             tcp.iter().map(|(addr, l, _)| (*addr, Arc::clone(l))).collect(),
             Arc::clone(&admin),
@@ -418,10 +431,10 @@ pub(crate) async fn start_on(
         shared.commit(shared.routes(), BTreeMap::new())?;
     }
     for (addr, listener, acceptor) in tcp {
-        tokio::spawn(accept_tcp(Arc::clone(&shared), listener, acceptor));
+        tokio::spawn(accept_tcp(Arc::clone(&shared), listener, acceptor, shared.accepting.guard()));
         tracing::info!(%addr, "proxy listening");
     }
-    tokio::spawn(accept_admin(Arc::clone(&shared), admin));
+    tokio::spawn(accept_admin(Arc::clone(&shared), admin, shared.accepting.guard()));
     tokio::spawn(acme::run(Arc::clone(&shared.certs), shared.stop.subscribe()));
     tokio::spawn(reap_idle(Arc::clone(&shared)));
     if let Some(stream) = listeners.ready {
@@ -446,12 +459,19 @@ async fn stopped(stop: &mut watch::Receiver<u8>, level: u8) {
     let _ = stop.wait_for(|v| *v >= level).await;
 }
 
-async fn accept_tcp(shared: Arc<Shared>, listener: Arc<TcpListener>, tls: Option<tokio_rustls::TlsAcceptor>) {
+async fn accept_tcp(
+    shared: Arc<Shared>,
+    listener: Arc<TcpListener>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    accepting: ActiveGuard,
+) {
     let mut stop = shared.stop.subscribe();
     loop {
+        // Biased: once a stop begins, this process accepts no more (after an upgrade, the successor does).
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            biased;
             () = stopped(&mut stop, DRAINING) => break,
+            accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -489,6 +509,8 @@ async fn accept_tcp(shared: Arc<Shared>, listener: Arc<TcpListener>, tls: Option
         }
     }
     drop(listener);
+    // Every connection accepted here holds its own guard by now: the stop may count them down.
+    drop(accepting);
 }
 
 async fn serve_tcp(
@@ -518,12 +540,13 @@ async fn serve_tcp(
     }
 }
 
-async fn accept_admin(shared: Arc<Shared>, listener: Arc<UnixListener>) {
+async fn accept_admin(shared: Arc<Shared>, listener: Arc<UnixListener>, accepting: ActiveGuard) {
     let mut stop = shared.stop.subscribe();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            biased;
             () = stopped(&mut stop, DRAINING) => break,
+            accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
@@ -533,9 +556,9 @@ async fn accept_admin(shared: Arc<Shared>, listener: Arc<UnixListener>) {
                 continue;
             }
         };
+        let active = shared.active.guard();
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            let active = shared.active.guard();
             let service_shared = Arc::clone(&shared);
             let conn_state = Arc::new(ConnState::default());
             let state = Arc::clone(&conn_state);
@@ -554,6 +577,8 @@ async fn accept_admin(shared: Arc<Shared>, listener: Arc<UnixListener>) {
             drop(active);
         });
     }
+    // Every connection accepted here holds its own guard by now: the stop may count them down.
+    drop(accepting);
 }
 
 /// Requests begun and in progress on one connection (its idle timeout, the idle grace of a stop).
@@ -640,7 +665,9 @@ where
     let idle = Duration::from_millis(shared.config.idle_timeout_ms);
     let mut deadline = state.last_activity() + idle;
     let draining = loop {
+        // Biased: a connection with bytes waiting is read before a stop or a timer that fired alongside.
         tokio::select! {
+            biased;
             _ = conn.as_mut() => return,
             () = stopped(&mut stop, DRAINING) => break true,
             () = tokio::time::sleep_until(deadline) => {
@@ -657,7 +684,7 @@ where
     };
     if draining && state.busy.load(Ordering::SeqCst) == 0 {
         let seen = state.started.load(Ordering::SeqCst);
-        let grace = tokio::time::sleep(IDLE_GRACE);
+        let grace = tokio::time::sleep(if seen == 0 { idle } else { IDLE_GRACE });
         tokio::pin!(grace);
         loop {
             let notified = state.notify.notified();
@@ -667,6 +694,7 @@ where
                 break;
             }
             tokio::select! {
+                biased;
                 _ = conn.as_mut() => return,
                 () = &mut notified => {}
                 () = &mut grace => break,

@@ -203,6 +203,33 @@ async fn switching_under_load_drops_nothing() {
     }
 }
 
+/// A client that connected before a stop began but sends its first request only after the idle grace
+/// (a loaded machine can delay it that long) is still answered, told to close, and the stop waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_accepted_before_a_stop_is_answered_however_late_its_first_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v1 = backend("v1", &[]);
+    let proxy = TestProxy::start(vec![route("web", &[], "/", v1)]).await;
+    let mut early = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    // Accepted: this connection and the health request's own are open.
+    wait_until("the proxy to accept the connection", || {
+        let socket = proxy.socket();
+        async move { admin(socket, |c| c.health().unwrap()["connections"].as_u64()).await >= Some(2) }
+    })
+    .await;
+    proxy.handle.shutdown();
+    // Past the 1 s grace an idle keep-alive connection gets.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    early.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(DEADLINE, early.read_to_end(&mut response)).await.unwrap().unwrap();
+    let response = String::from_utf8_lossy(&response).to_lowercase();
+    assert!(response.starts_with("http/1.1 200"), "{response:?}");
+    assert!(response.contains("connection: close"), "{response}");
+    assert!(response.contains("\"v1\""), "{response}");
+    assert_eq!(tokio::time::timeout(DEADLINE, proxy.handle.wait()).await.unwrap(), tugboat_proxy::Exit::Stopped);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streams_and_websockets_survive_a_switch_and_drain_waits_for_them() {
     let v1 = backend("v1", &[]);
