@@ -96,7 +96,9 @@ impl<R: Read + Send> ChunkIter<R> {
         check_rabin_params(chunk_size, chunk_min_size, chunk_max_size)?;
         let split_mask: u64 = u64::try_from(chunk_size).unwrap() - 1;
         Ok(Self {
-            buf: vec![0; constants::BUF_SIZE],
+            // tugboat: allocated at the first read past the minimum size; a file smaller than that (most
+            // files) is read straight into its chunk and never needs it (it was 64 KiB zeroed per file).
+            buf: Vec::new(),
             pos: 0,
             end: 0,
             chunk_size,
@@ -169,6 +171,9 @@ impl<R: Read + Send> Iterator for ChunkIter<R> {
             }
 
             if self.end == self.pos {
+                if self.buf.is_empty() {
+                    self.buf = vec![0; constants::BUF_SIZE];
+                }
                 match self.reader.read(&mut self.buf[..]) {
                     Ok(0) => {
                         self.finished = true;
