@@ -210,16 +210,30 @@ async fn a_connection_accepted_before_a_stop_is_answered_however_late_its_first_
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let v1 = backend("v1", &[]);
     let proxy = TestProxy::start(vec![route("web", &[], "/", v1)]).await;
+    // An idle keep-alive connection (it has had a request): the proxy closes it once the grace is over.
+    let mut idle = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        idle.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    let length: usize = head.split("content-length: ").nth(1).and_then(|r| r.lines().next()).unwrap().parse().unwrap();
+    idle.read_exact(&mut vec![0; length]).await.unwrap();
     let mut early = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
-    // Accepted: this connection and the health request's own are open.
+    // Accepted: both connections and the health request's own are open.
     wait_until("the proxy to accept the connection", || {
         let socket = proxy.socket();
-        async move { admin(socket, |c| c.health().unwrap()["connections"].as_u64()).await >= Some(2) }
+        async move { admin(socket, |c| c.health().unwrap()["connections"].as_u64()).await >= Some(3) }
     })
     .await;
     proxy.handle.shutdown();
-    // Past the 1 s grace an idle keep-alive connection gets.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The idle connection closed: the grace is over.
+    let mut rest = Vec::new();
+    tokio::time::timeout(DEADLINE, idle.read_to_end(&mut rest)).await.unwrap().unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
     early.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(DEADLINE, early.read_to_end(&mut response)).await.unwrap().unwrap();
